@@ -1,0 +1,24 @@
+"""DCN, a learned image codec.
+
+    import codec
+    data = codec.encode("photo.png", quality=4.0)   # -> bytes of a .dcn file
+    image = codec.decode(data)                      # -> PIL.Image.Image
+
+Quality is continuous from 1.0 (smallest files) to 8.0 (best quality).
+"""
+from .errors import DCNError
+from .quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
+
+__all__ = ["encode", "decode", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY"]
+
+
+def encode(image, quality: float = DEFAULT_QUALITY, **options) -> bytes:
+    """Encode a path, file object or PIL image; options: device, max_pixels, weights_dir."""
+    from .encoder import encode as _encode
+    return _encode(image, quality, **options)
+
+
+def decode(data: bytes, **options):
+    """Decode the bytes of a .dcn file to a PIL image; options: device, max_pixels, weights_dir."""
+    from .decoder import decode as _decode
+    return _decode(data, **options)

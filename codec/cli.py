@@ -1,0 +1,179 @@
+"""Command-line interface: a thin layer over the Python API.
+
+`dcn` has every subcommand; `dcn-encode` and `dcn-decode` are the split executables (the
+decoder never imports the encoder side). Errors print one line and exit non-zero.
+"""
+import functools
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import DCNError
+
+MAX_PIXELS_HELP = "Refuse images larger than this many pixels."
+DEFAULT_MAX_PIXELS = 2 ** 27
+
+app = typer.Typer(help="DCN learned image codec.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"dcn: warning: {message}", file=sys.stderr)
+
+
+def user_errors(fn):
+    """Turn DCNError (and I/O errors) into a one-line message and exit status 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        warnings.showwarning = _show_warning
+        try:
+            return fn(*args, **kwargs)
+        except DCNError as exc:
+            typer.echo(f"dcn: error: {exc}", err=True)
+            raise typer.Exit(1)
+        except OSError as exc:
+            typer.echo(f"dcn: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            typer.echo("dcn: interrupted", err=True)
+            raise typer.Exit(130)
+    return wrapper
+
+
+def check_output(src: Path, dst: Path) -> None:
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise DCNError(f"{dst}: refusing to overwrite the input")
+    if dst.is_dir():
+        raise DCNError(f"{dst}: is a directory")
+    if not dst.parent.exists():
+        raise DCNError(f"{dst.parent}: no such directory")
+
+
+def read_input(path: Path) -> bytes:
+    if not path.exists():
+        raise DCNError(f"{path}: no such file")
+    if path.is_dir():
+        raise DCNError(f"{path}: is a directory")
+    return path.read_bytes()
+
+
+@user_errors
+def encode_command(
+    input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
+    output: Path = typer.Argument(..., help="The .dcn file to write."),
+    quality: float = typer.Option(4.0, "--quality", "-q", help="1.0 (smallest) to 8.0 (best); any value between."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Encode an image to a .dcn file."""
+    from .encoder import encode
+    from .files import atomic_write
+    check_output(input, output)
+    data = encode(input, quality, device=device, max_pixels=max_pixels)
+    atomic_write(output, data)
+
+
+@user_errors
+def decode_command(
+    input: Path = typer.Argument(..., help="The .dcn file to decode."),
+    output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Decode a .dcn file to an image."""
+    from .decoder import decode
+    from .files import atomic_write
+    from .imageio import image_bytes
+    check_output(input, output)
+    image = decode(read_input(input), device=device, max_pixels=max_pixels)
+    atomic_write(output, image_bytes(image, output))
+
+
+@user_errors
+def info_command(file: Path = typer.Argument(..., help="The .dcn file to describe.")):
+    """Show a .dcn file's size, mode, quality, bits per pixel and section sizes."""
+    from . import bitstream
+    data = read_input(file)
+    c = bitstream.read(data, max_pixels=2 ** 62)
+    h = c.header
+    typer.echo(f"file:        {file}")
+    typer.echo(f"size:        {h.width}x{h.height}")
+    typer.echo(f"mode:        {h.mode}")
+    typer.echo(f"quality:     {h.quality:g}")
+    typer.echo(f"bytes:       {len(data)}")
+    typer.echo(f"bpp:         {8 * len(data) / (h.width * h.height):.4f}")
+    typer.echo(f"weights:     {h.fingerprint.hex()}")
+    typer.echo("sections:    " + ", ".join(f"{k} {v} B" for k, v in c.section_sizes().items()))
+
+
+app.command("encode")(encode_command)
+app.command("decode")(decode_command)
+app.command("info")(info_command)
+
+
+@app.command("train")
+@user_errors
+def train_command(
+    data: Path = typer.Argument(..., help="Directory of training images (searched recursively)."),
+    out: Path = typer.Option(Path("runs/train"), help="Run directory: checkpoint and log.csv."),
+    steps: int = typer.Option(10000, help="Total number of optimizer steps."),
+    batch: int = typer.Option(8, help="Crops per step (per process)."),
+    crop: int = typer.Option(128, help="Crop size in pixels (a multiple of 64)."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (x0.1 after --decay-from)."),
+    decay_from: float = typer.Option(0.85, help="Fraction of --steps after which the rate decays x0.1."),
+    seed: int = typer.Option(0, help="Seed of the crops, levels and noise."),
+    workers: int = typer.Option(1, help="Data loader processes."),
+    threads: int = typer.Option(0, help="Torch threads per process (0: torch's default)."),
+    eval_every: int = typer.Option(500, help="Evaluate on held-aside images every so many steps."),
+    ckpt_every: int = typer.Option(200, help="Write the checkpoint every so many steps."),
+    resume: bool = typer.Option(False, help="Continue from OUT/last.safetensors if it exists."),
+    n: int = typer.Option(128, help="Channels of the transforms (N)."),
+    m: int = typer.Option(192, help="Channels of the latent (M)."),
+):
+    """Train the codec's networks (also under torchrun for several processes)."""
+    from .model import ModelConfig
+    from .train import CHECKPOINT, TrainConfig, run
+    if crop % 64:
+        raise DCNError("--crop must be a multiple of 64")
+    cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
+                      decay_from=decay_from, seed=seed, workers=workers, threads=threads,
+                      eval_every=eval_every, ckpt_every=ckpt_every, model=ModelConfig(n, m))
+    run(cfg, resume=resume)
+    typer.echo(f"checkpoint: {out / CHECKPOINT}")
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (last.safetensors)."),
+    out: Path = typer.Option(Path("weights"), help="Directory for decoder/encoder.safetensors."),
+    calibration: Optional[Path] = typer.Option(None, help="Images to calibrate the integer scale network "
+                                                       "(default: the run's training data)."),
+):
+    """Write shipped weights (and integer coding tables) from a training checkpoint."""
+    from .export import export
+    stats = export(checkpoint, out, calibration)
+    typer.echo(f"wrote {out}/decoder.safetensors and {out}/encoder.safetensors; "
+               f"integer/float scale-table agreement {stats['scale_index_agreement']:.4%}")
+
+
+encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+encode_app.command()(encode_command)
+decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+decode_app.command()(decode_command)
+
+
+def main():
+    app()
+
+
+def encode_main():
+    encode_app()
+
+
+def decode_main():
+    decode_app()

@@ -1,0 +1,75 @@
+"""Decoding: .dcn bytes -> container -> z -> table indices -> y -> synthesis -> image.
+
+Imports nothing from the encoder side and needs only decoder.safetensors.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import bitstream, entropy
+from .alpha import decode_alpha
+from .device import resolve
+from .errors import DCNError
+from .imageio import to_image
+from .layers import STRIDE
+from .quality import interpolate
+from .weights import DecoderWeights, load_decoder
+
+
+def latent_shapes(w: DecoderWeights, width: int, height: int) -> tuple[tuple, tuple]:
+    zh, zw = -(-height // STRIDE), -(-width // STRIDE)
+    return (w.n, zh, zw), (w.m, zh * 4, zw * 4)
+
+
+def z_table_index(w: DecoderWeights, shape: tuple) -> np.ndarray:
+    return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
+
+
+@dataclass
+class Latents:
+    z: np.ndarray  # (N, h/64, w/64) integers
+    y: np.ndarray  # (M, h/16, w/16) integers: round(y - mean)
+    indices: np.ndarray  # table index of each element of y
+
+
+def check_weights(header: bitstream.Header, weights: DecoderWeights) -> None:
+    if header.fingerprint != weights.fingerprint:
+        raise DCNError(f"file was encoded with other weights (fingerprint {header.fingerprint.hex()}, "
+                       f"this decoder has {weights.fingerprint.hex()})")
+
+
+def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
+    check_weights(c.header, weights)
+    z_shape, y_shape = latent_shapes(weights, c.header.width, c.header.height)
+    z = entropy.decode(c.z, z_table_index(weights, z_shape), weights.z_tables)
+    indices = weights.scale_net.indices(z)
+    y = entropy.decode(c.y, indices, weights.y_tables)
+    return Latents(z, y, indices)
+
+
+@torch.no_grad()
+def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width: int, height: int,
+               device: torch.device, dtype: torch.dtype = torch.float32) -> np.ndarray:
+    """Latents -> (H, W, 3) uint8 pixels."""
+    mean_net = weights.mean_net.to(device, dtype)
+    synthesis = weights.synthesis.to(device, dtype)
+    z = torch.from_numpy(latents.z).to(device, dtype)[None]
+    y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + mean_net(z)
+    inv_gain = interpolate(weights.log_inv_gain.to(device, dtype), quality)
+    x = synthesis(y_hat * inv_gain[None, :, None, None])[0, :, :height, :width]
+    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def decode(data: bytes, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,
+           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32) -> Image.Image:
+    """Decode .dcn bytes to a Pillow image of the mode that was encoded."""
+    c = bitstream.read(bytes(data), max_pixels)
+    weights = load_decoder(weights_dir)
+    latents = decode_latents(c, weights)
+    h = c.header
+    rgb = synthesize(latents, weights, h.quality, h.width, h.height, resolve(device), dtype)
+    alpha = decode_alpha(c.alpha, h.width, h.height) if h.has_alpha else None
+    return to_image(rgb, h.mode, alpha)

@@ -1,0 +1,109 @@
+"""The scale network evaluated in integer arithmetic, so every machine picks the same
+probability table for every latent element (Ballé, Johnston & Minnen 2019).
+
+Weights, biases and activations are integers (activations with a per-layer number of
+fractional bits). Convolutions run in float64 on the CPU: every product and partial sum
+is an integer below 2**52 (export checks the bound), so the result is exact whatever the
+summation order, thread count or BLAS. Each layer rescales by a power of two with
+round-half-up, then ReLU and a clamp keep activations within ACT_MAX.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .entropy import MAX_ABS
+from .tables import scale_thresholds
+
+ACT_MAX = 2 ** 20
+EXACT_LIMIT = 2 ** 52
+
+
+@dataclass
+class IntLayer:
+    weight: torch.Tensor  # float64 holding integers; conv layout (out,in,k,k) or transposed (in,out,k,k)
+    bias: torch.Tensor  # float64 holding integers
+    transposed: bool
+    stride: int
+    shift: int  # output = round(acc / 2**shift)
+    relu: bool
+
+    META = ("transposed", "stride", "shift", "relu")
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        k = self.weight.shape[-1]
+        if self.transposed:
+            acc = F.conv_transpose2d(a, self.weight, self.bias, self.stride, k // 2, self.stride - 1)
+        else:
+            acc = F.conv2d(a, self.weight, self.bias, self.stride, k // 2)
+        out = torch.floor(acc * 2.0 ** -self.shift + 0.5)
+        return out.clamp(0, ACT_MAX) if self.relu else out
+
+
+class IntegerScaleNet:
+    def __init__(self, layers: list[IntLayer]):
+        self.layers = layers
+        self.thresholds = torch.from_numpy(scale_thresholds().astype(np.float64))
+
+    @torch.no_grad()
+    def fixed_point_scales(self, z: np.ndarray) -> torch.Tensor:
+        """z: integers (C,h,w) -> scales * 2**SCALE_FRAC_BITS as float64 integers (M,4h,4w)."""
+        a = torch.from_numpy(np.clip(z, -MAX_ABS, MAX_ABS).astype(np.float64))[None]
+        for layer in self.layers:
+            a = layer(a)
+        return a[0]
+
+    def indices(self, z: np.ndarray) -> np.ndarray:
+        """Index of the probability table of every element of y."""
+        fixed = self.fixed_point_scales(z)
+        return torch.searchsorted(self.thresholds, fixed.reshape(-1), right=True).reshape(fixed.shape).numpy()
+
+    def state_dict(self) -> dict:
+        out = {}
+        for i, layer in enumerate(self.layers):
+            out[f"hs_int.{i}.weight"] = layer.weight.to(torch.int32)  # |w| < 2**24
+            out[f"hs_int.{i}.bias"] = layer.bias.to(torch.int64)
+            out[f"hs_int.{i}.meta"] = torch.tensor([int(getattr(layer, k)) for k in IntLayer.META])
+        return out
+
+    @classmethod
+    def from_state_dict(cls, tensors: dict) -> "IntegerScaleNet":
+        layers, i = [], 0
+        while f"hs_int.{i}.weight" in tensors:
+            meta = dict(zip(IntLayer.META, tensors[f"hs_int.{i}.meta"].tolist()))
+            layers.append(IntLayer(tensors[f"hs_int.{i}.weight"].double(), tensors[f"hs_int.{i}.bias"].double(),
+                                   bool(meta["transposed"]), meta["stride"], meta["shift"], bool(meta["relu"])))
+            i += 1
+        return cls(layers)
+
+
+def quantize(convs: list[torch.nn.Module], activation_max: list[float], out_frac_bits: int) -> IntegerScaleNet:
+    """Integer version of a conv/ReLU chain (ReLU after every layer but the last).
+
+    activation_max: the largest activation seen after each hidden layer on calibration
+    data; each gets as many fractional bits as fit 16x that value below ACT_MAX.
+    """
+    layers = []
+    frac_in = 0  # the input z is an integer
+    in_max = MAX_ABS
+    for i, conv in enumerate(convs):
+        last = i == len(convs) - 1
+        transposed = isinstance(conv, torch.nn.ConvTranspose2d)
+        w = conv.weight.detach().double()
+        b = conv.bias.detach().double()
+        fan = w.abs().sum(dim=(0, 2, 3)) if transposed else w.abs().sum(dim=(1, 2, 3))
+        w_bits = min(24, int(np.floor(np.log2(EXACT_LIMIT / 2 / (in_max * float(fan.max()) + 1)))))
+        if last:
+            frac_out = out_frac_bits
+        else:
+            frac_out = int(np.clip(np.floor(np.log2(ACT_MAX / (16 * max(activation_max[i], 1e-3)))), 0, 24))
+        frac_out = min(frac_out, w_bits + frac_in)
+        layer = IntLayer(torch.round(w * 2.0 ** w_bits), torch.round(b * 2.0 ** (w_bits + frac_in)),
+                         transposed, conv.stride[0], w_bits + frac_in - frac_out, not last)
+        fan_int = layer.weight.abs().sum(dim=(0, 2, 3) if transposed else (1, 2, 3))
+        if float((fan_int * in_max + layer.bias.abs()).max()) >= EXACT_LIMIT:
+            raise ValueError(f"layer {i} cannot be evaluated exactly in float64")
+        layers.append(layer)
+        frac_in, in_max = frac_out, ACT_MAX
+    return IntegerScaleNet(layers)

@@ -1,0 +1,42 @@
+"""Building blocks shared by the encoder- and decoder-side networks."""
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé et al. 2016); inverse=True gives IGDN.
+
+    y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2). beta and gamma are kept non-negative
+    by storing their square roots.
+    """
+
+    def __init__(self, channels: int, inverse: bool = False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_sqrt = nn.Parameter(torch.ones(channels))
+        self.gamma_sqrt = nn.Parameter(torch.eye(channels) * 0.1 ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        beta = self.beta_sqrt ** 2 + 1e-6
+        gamma = (self.gamma_sqrt ** 2)[:, :, None, None]
+        norm = torch.sqrt(F.conv2d(x * x, gamma, beta))
+        return x * norm if self.inverse else x / norm
+
+
+def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
+
+
+def deconv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, k, stride=stride, padding=k // 2, output_padding=stride - 1)
+
+
+STRIDE = 64  # total downsampling from image to hyper-latent
+
+
+def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
+    """Replicate-pad (B,C,H,W) on the bottom/right to multiples of stride; decode crops back."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % stride, -w % stride
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x

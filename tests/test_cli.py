@@ -1,0 +1,160 @@
+"""The command-line tools: behaviour and error handling, as a user sees them."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codec import bitstream
+from conftest import make_image, run_cli
+
+
+def assert_clean_failure(result, output_path=None):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dcn: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    if output_path is not None:
+        assert not output_path.exists()
+        assert not list(output_path.parent.glob(f".{output_path.name}.*"))
+
+
+def test_encode_decode_info(tmp_path, sample_png):
+    dcn, png = tmp_path / "s.dcn", tmp_path / "s.png"
+    assert run_cli("dcn", "encode", sample_png, dcn, "-q", "5").returncode == 0
+    assert run_cli("dcn", "decode", dcn, png).returncode == 0
+    assert Image.open(png).size == (96, 80)
+    info = run_cli("dcn", "info", dcn)
+    assert info.returncode == 0
+    for word in ("96x80", "RGB", "quality:     5", "bpp", "sections:", "y ", "z "):
+        assert word in info.stdout
+    size = dcn.stat().st_size
+    assert f"{8 * size / (96 * 80):.4f}" in info.stdout
+
+
+def test_split_executables_match_dcn(tmp_path, sample_png):
+    a, b = tmp_path / "a.dcn", tmp_path / "b.dcn"
+    assert run_cli("dcn", "encode", sample_png, a).returncode == 0
+    assert run_cli("dcn-encode", sample_png, b).returncode == 0
+    assert a.read_bytes() == b.read_bytes()
+    pa, pb = tmp_path / "a.png", tmp_path / "b.png"
+    assert run_cli("dcn", "decode", a, pa).returncode == 0
+    assert run_cli("dcn-decode", b, pb).returncode == 0
+    assert np.array_equal(np.asarray(Image.open(pa)), np.asarray(Image.open(pb)))
+
+
+def test_decoder_imports_nothing_from_the_encoder(tmp_path, sample_png):
+    dcn = tmp_path / "s.dcn"
+    run_cli("dcn", "encode", sample_png, dcn)
+    code = ("import sys; from codec.cli import decode_main; sys.argv=['dcn-decode', sys.argv[1], sys.argv[2]];\n"
+            "try:\n    decode_main()\nexcept SystemExit:\n    pass\n"
+            "bad = [m for m in sys.modules if m in ('codec.encoder', 'codec.analysis', 'codec.model', 'codec.train')]\n"
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code, str(dcn), str(tmp_path / "o.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.png").exists()
+
+
+def test_help_on_every_command():
+    for args in [["dcn", "--help"], ["dcn-encode", "--help"], ["dcn-decode", "--help"]] + \
+            [["dcn", c, "--help"] for c in ("encode", "decode", "info", "train", "export")]:
+        r = run_cli(*args)
+        assert r.returncode == 0 and "Usage" in r.stdout, args
+
+
+def test_missing_input(tmp_path):
+    out = tmp_path / "o.dcn"
+    assert_clean_failure(run_cli("dcn", "encode", tmp_path / "nope.png", out), out)
+    assert_clean_failure(run_cli("dcn", "decode", tmp_path / "nope.dcn", tmp_path / "o.png"), tmp_path / "o.png")
+
+
+def test_not_an_image(tmp_path):
+    src, out = tmp_path / "notes.png", tmp_path / "o.dcn"
+    src.write_text("hello, not a picture")
+    assert_clean_failure(run_cli("dcn", "encode", src, out), out)
+
+
+def test_empty_file_and_directory(tmp_path):
+    empty, out = tmp_path / "empty.png", tmp_path / "o.dcn"
+    empty.write_bytes(b"")
+    assert_clean_failure(run_cli("dcn", "encode", empty, out), out)
+    assert_clean_failure(run_cli("dcn", "encode", tmp_path, out), out)
+
+
+def test_truncated_image(tmp_path):
+    src, out = tmp_path / "cut.png", tmp_path / "o.dcn"
+    make_image(120, 90).save(tmp_path / "full.png")
+    src.write_bytes((tmp_path / "full.png").read_bytes()[:2000])
+    assert_clean_failure(run_cli("dcn", "encode", src, out), out)
+
+
+def test_bad_quality(tmp_path, sample_png):
+    out = tmp_path / "o.dcn"
+    r = run_cli("dcn", "encode", sample_png, out, "-q", "9")
+    assert_clean_failure(r, out)
+    assert "quality" in r.stderr
+
+
+def test_never_overwrites_the_input(tmp_path, sample_png):
+    copy = tmp_path / "x.png"
+    copy.write_bytes(sample_png.read_bytes())
+    before = copy.read_bytes()
+    assert_clean_failure(run_cli("dcn", "encode", copy, copy))
+    assert copy.read_bytes() == before
+
+
+@pytest.fixture
+def dcn_file(tmp_path, sample_png):
+    path = tmp_path / "s.dcn"
+    assert run_cli("dcn", "encode", sample_png, path).returncode == 0
+    return path
+
+
+def test_corrupted_truncated_other_version(tmp_path, dcn_file):
+    data = dcn_file.read_bytes()
+    out = tmp_path / "o.png"
+    cases = {
+        "flip": data[:40] + bytes([data[40] ^ 0x10]) + data[41:],
+        "truncated": data[:-7],
+        "version": data[:3] + bytes([9]) + data[4:],
+        "magic": b"XYZ" + data[3:],
+        "tiny": data[:5],
+    }
+    for name, bad in cases.items():
+        src = tmp_path / f"{name}.dcn"
+        src.write_bytes(bad)
+        r = run_cli("dcn", "decode", src, out)
+        assert_clean_failure(r, out)
+    assert "version 9" in run_cli("dcn", "decode", tmp_path / "version.dcn", out).stderr
+
+
+def test_other_weights_are_refused(tmp_path, dcn_file):
+    data = bytearray(dcn_file.read_bytes())
+    data[15:19] = b"\x00\x11\x22\x33"  # the weights fingerprint
+    import zlib
+    body = bytes(data[:-4])
+    bad = tmp_path / "other.dcn"
+    bad.write_bytes(body + bitstream.CRC.pack(zlib.crc32(body)))
+    r = run_cli("dcn", "decode", bad, tmp_path / "o.png")
+    assert_clean_failure(r, tmp_path / "o.png")
+    assert "other weights" in r.stderr
+
+
+def test_decode_to_jpeg_and_unknown_extension(tmp_path, dcn_file):
+    assert run_cli("dcn", "decode", dcn_file, tmp_path / "o.jpg").returncode == 0
+    assert_clean_failure(run_cli("dcn", "decode", dcn_file, tmp_path / "o.unknown"), tmp_path / "o.unknown")
+
+
+def test_max_pixels_bound(tmp_path, dcn_file):
+    r = run_cli("dcn", "decode", dcn_file, tmp_path / "o.png", "--max-pixels", "100")
+    assert_clean_failure(r, tmp_path / "o.png")
+    assert "limit" in r.stderr
+
+
+def test_cuda_request_without_cuda(tmp_path, sample_png):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert_clean_failure(run_cli("dcn", "encode", sample_png, tmp_path / "o.dcn", "--device", "cuda"),
+                         tmp_path / "o.dcn")

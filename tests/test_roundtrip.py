@@ -1,0 +1,98 @@
+"""Encode -> decode through the Python API with the shipped weights."""
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import codec
+from codec import bitstream
+from conftest import make_image, psnr
+
+SIZES = [(1, 1), (7, 13), (64, 64), (255, 257), (768, 512)]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_round_trip_size_and_mode(size, mode):
+    img = make_image(*size, mode=mode)
+    data = codec.encode(img, quality=6)
+    out = codec.decode(data)
+    assert out.size == img.size
+    assert out.mode == img.mode
+    if mode == "RGBA":
+        assert np.array_equal(np.asarray(out)[..., 3], np.asarray(img)[..., 3])
+    if min(size) >= 64:  # big enough to say something about quality
+        a = np.asarray(img)[..., :3]
+        b = np.asarray(out)[..., :3]
+        assert psnr(a, b) > 20
+
+
+def test_la_keeps_alpha():
+    img = make_image(40, 30, mode="LA")
+    out = codec.decode(codec.encode(img))
+    assert out.mode == "LA"
+    assert np.array_equal(np.asarray(out)[..., 1], np.asarray(img)[..., 1])
+
+
+def test_encoding_is_deterministic():
+    img = make_image(130, 70)
+    assert codec.encode(img, quality=3.3) == codec.encode(img, quality=3.3)
+
+
+def test_decoding_is_deterministic_and_thread_independent():
+    data = codec.encode(make_image(200, 136), quality=5)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = np.asarray(codec.decode(data))
+        torch.set_num_threads(2)
+        two = np.asarray(codec.decode(data))
+        again = np.asarray(codec.decode(data))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, two)
+    assert np.array_equal(two, again)
+
+
+def test_quality_is_continuous_and_recorded():
+    img = make_image(128, 128)
+    sizes = [len(codec.encode(img, quality=q)) for q in (2.0, 2.5, 3.0)]
+    assert len(set(sizes)) == 3  # a value between levels is a rate of its own
+    header, _ = bitstream.peek_header(codec.encode(img, quality=2.5))
+    assert header.quality == 2.5
+
+
+@pytest.mark.parametrize("quality", [0.5, 8.5, float("nan")])
+def test_quality_out_of_range_is_refused(quality):
+    with pytest.raises(ValueError):
+        codec.encode(make_image(8, 8), quality=quality)
+
+
+def test_accepts_paths_and_file_objects(tmp_path):
+    img = make_image(50, 40)
+    path = tmp_path / "a.png"
+    img.save(path)
+    buf = io.BytesIO(path.read_bytes())
+    assert codec.encode(path) == codec.encode(str(path)) == codec.encode(buf) == codec.encode(img)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = make_image(60, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.jpg"
+    img.save(path, exif=exif, quality=95)
+    assert codec.decode(codec.encode(path)).size == (30, 60)
+
+
+def test_sixteen_bit_input_is_reduced_with_a_warning():
+    a = (np.arange(64 * 32, dtype=np.uint16).reshape(32, 64) * 31)
+    img = Image.fromarray(a)
+    assert img.mode.startswith("I;16")
+    with pytest.warns(UserWarning, match="8 bits"):
+        data = codec.encode(img)
+    out = np.asarray(codec.decode(data)).astype(float)
+    assert out.shape == (32, 64)
+    assert psnr(out, np.round(a / 257.0)) > 20
