@@ -161,6 +161,51 @@ def export_command(
                f"integer/float scale-table agreement {stats['scale_index_agreement']:.4%}")
 
 
+@app.command("bench")
+@user_errors
+def bench_command(
+    images: Path = typer.Argument(..., help="Directory of test images (e.g. the 24 Kodak PNGs)."),
+    out: Path = typer.Option(Path("bench/results/latest"), help="Directory for JSON, CSV, plot and BD-rate table."),
+    codecs: str = typer.Option("dcn,jpeg,jpeg444,webp,jpeg2000,avif,jxl,heic",
+                               help="Comma-separated codecs; missing optional ones are skipped with a notice."),
+    qualities: list[str] = typer.Option([], help="Override a codec's settings, e.g. --qualities dcn:1,2,4,8 "
+                                                "(repeatable)."),
+    jobs: int = typer.Option(1, help="Images measured in parallel (processes)."),
+    limit: int = typer.Option(0, help="Use only the first N images (0: all)."),
+):
+    """Bits per pixel vs PSNR-RGB and MS-SSIM of DCN and classical codecs on the same images."""
+    from .bench import peers, report
+    from .bench.run import curves, sweep, write_csv
+    from .data import list_images
+    chosen = {}
+    for name in [c.strip() for c in codecs.split(",") if c.strip()]:
+        if name not in peers.PEERS:
+            raise DCNError(f"unknown codec {name!r} (known: {', '.join(peers.PEERS)})")
+        why = peers.PEERS[name].available()
+        if why:
+            typer.echo(f"dcn: skipping {name}: {why}", err=True)
+        else:
+            chosen[name] = peers.PEERS[name].settings
+    for spec in qualities:
+        name, _, values = spec.partition(":")
+        if name not in chosen or not values:
+            raise DCNError(f"--qualities {spec!r}: expected CODEC:q1,q2,... for a chosen codec")
+        chosen[name] = tuple(float(v) for v in values.split(","))
+    paths = list_images(images)[: limit or None]
+    if not paths:
+        raise DCNError(f"{images}: no images found")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sweep(paths, chosen, jobs)
+    write_csv(rows, out / "per_image.csv")
+    c = curves(rows)
+    report.write_json(c, out)
+    table = report.bd_markdown(c)
+    (out / "bd_rate.md").write_text(table)
+    if not report.plot(c, out / "rd.png", f"{images.name}: {len(paths)} images"):
+        typer.echo("dcn: matplotlib is not installed: no plot (pip install 'dcn[bench]')", err=True)
+    typer.echo(table)
+
+
 encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 encode_app.command()(encode_command)
 decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

@@ -1,0 +1,1 @@
+"""`dcn bench`: rate-distortion of DCN and classical codecs on the same images."""
