@@ -4,8 +4,10 @@
     data = codec.encode("photo.png", quality=4.0)   # -> bytes of a .dcn file
     image = codec.decode(data)                      # -> PIL.Image.Image
 
-Quality is continuous from 1.0 (smallest files) to 8.0 (best quality).
+Quality is continuous from 1.0 (smallest files) to 8.0 (best quality). Importing codec
+also lets Pillow open and save .dcn files (codec/pillow.py).
 """
+from . import pillow  # noqa: F401  (registers the DCN format with Pillow)
 from .errors import DCNError
 from .quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
 

@@ -1,0 +1,49 @@
+"""Pillow plugin: Image.open("x.dcn") decodes, img.save("x.dcn", quality=4) encodes.
+
+Registered when `codec` is imported. Files are identified by their magic, whatever their
+name; Pillow's MAX_IMAGE_PIXELS decompression-bomb guard applies before decoding.
+"""
+from PIL import Image, ImageFile
+
+from . import bitstream
+from .errors import DCNError
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[:3] == bitstream.MAGIC
+
+
+class DcnImageFile(ImageFile.ImageFile):
+    format = "DCN"
+    format_description = "DCN learned image codec"
+
+    def _open(self) -> None:
+        head = self.fp.read(bitstream.HEADER.size)
+        try:
+            header, _ = bitstream.peek_header(head, max_pixels=2 ** 62)
+        except DCNError as exc:
+            raise SyntaxError(str(exc)) from None
+        self._size = (header.width, header.height)
+        self._mode = header.mode
+        self.info["quality"] = header.quality
+        Image._decompression_bomb_check(self.size)
+        self.tile = []
+
+    def load(self):
+        if self._im is None:
+            from .decoder import decode
+            self.fp.seek(0)
+            decoded = decode(self.fp.read(), max_pixels=2 ** 62)
+            self.im = decoded.im
+        return Image.Image.load(self)
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    from .encoder import encode
+    fp.write(encode(im, im.encoderinfo.get("quality", 4.0), max_pixels=2 ** 62))
+
+
+Image.register_open(DcnImageFile.format, DcnImageFile, _accept)
+Image.register_save(DcnImageFile.format, _save)
+Image.register_extension(DcnImageFile.format, ".dcn")
+Image.register_mime(DcnImageFile.format, "image/x-dcn")
