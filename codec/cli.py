@@ -206,6 +206,62 @@ def bench_command(
     typer.echo(table)
 
 
+@app.command("batch")
+@user_errors
+def batch_command(
+    src: Path = typer.Argument(..., help="Source directory (walked recursively)."),
+    dst: Path = typer.Argument(..., help="Destination directory; the source tree is mirrored under it."),
+    to: str = typer.Option("dcn", help="dcn (images -> .dcn) or an image extension such as png "
+                                       "(.dcn -> images)."),
+    quality: float = typer.Option(4.0, "--quality", "-q", help="Quality for --to dcn, 1.0 to 8.0."),
+    jobs: int = typer.Option(1, help="Worker processes (torch threads are split between them)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    include: list[str] = typer.Option([], help="Only relative paths matching this glob (repeatable)."),
+    exclude: list[str] = typer.Option([], help="Skip relative paths matching this glob (repeatable)."),
+    force: bool = typer.Option(False, help="Redo outputs that are already up to date."),
+    dry_run: bool = typer.Option(False, help="List what would be done, do nothing."),
+    shard: Optional[str] = typer.Option(None, help="Process only shard K of N (K/N, K from 1). Default: from "
+                                                   "SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX."),
+    shard_count: Optional[int] = typer.Option(None, help="Number of shards for a Kubernetes indexed job."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Convert a directory tree: images to .dcn, or .dcn to images."""
+    from . import batch
+    from .quality import check_quality
+    from PIL import Image
+    to = to.lower().lstrip(".")
+    if to != "dcn" and "." + to not in Image.registered_extensions():
+        raise DCNError(f"--to {to}: not an image format Pillow can write")
+    if to == "dcn":
+        check_quality(quality)
+    if not src.is_dir():
+        raise DCNError(f"{src}: not a directory")
+    index, count = batch.parse_shard(shard, shard_count)
+    all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
+    todo = all_jobs if force else [j for j in all_jobs if not batch.up_to_date(j, to)]
+    skipped = len(all_jobs) - len(todo)
+    if dry_run:
+        for j in all_jobs:
+            typer.echo(f"{'convert' if j in todo else 'up to date'}: {j.src} -> {j.dst}")
+        typer.echo(f"{len(todo)} to convert, {skipped} up to date (shard {index + 1}/{count})")
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    batch.remove_stale_temporaries(dst)
+    s = batch.run(todo, to, quality, device, max_pixels, jobs)
+    s.skipped = skipped
+    rate = s.done / s.seconds if s.seconds else 0.0
+    typer.echo(f"done {s.done}, skipped {s.skipped} (up to date), failed {len(s.failed)}; "
+               f"{s.seconds:.1f} s, {rate:.2f} files/s")
+    if s.done:
+        coded = s.bytes_out if to == "dcn" else s.bytes_in
+        typer.echo(f"bytes in {s.bytes_in:,}, out {s.bytes_out:,}, ratio {s.bytes_in / max(s.bytes_out, 1):.2f}:1, "
+                   f"mean {8 * coded / max(s.pixels, 1):.3f} bpp")
+    for rel, reason in s.failed:
+        typer.echo(f"failed: {rel}: {reason}", err=True)
+    if s.failed:
+        raise typer.Exit(1)
+
+
 encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 encode_app.command()(encode_command)
 decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
