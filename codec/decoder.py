@@ -3,6 +3,7 @@
 Imports nothing from the encoder side and needs only decoder.safetensors.
 """
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from .errors import DCNError
 from .imageio import to_image
 from .layers import STRIDE
 from .quality import interpolate
+from .tiling import DEFAULT_TILE, tiled
 from .weights import DecoderWeights, load_decoder
 
 
@@ -50,16 +52,23 @@ def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
     return Latents(z, y, indices)
 
 
+SYNTHESIS_MARGIN = 3  # latent elements: the synthesis' receptive field reaches about 2.4
+
+
 @torch.no_grad()
 def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width: int, height: int,
-               device: torch.device, dtype: torch.dtype = torch.float32) -> np.ndarray:
-    """Latents -> (H, W, 3) uint8 pixels."""
+               device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DEFAULT_TILE) -> np.ndarray:
+    """Latents -> (H, W, 3) uint8 pixels; the synthesis runs in tiles of `tile` pixels on the CPU."""
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
     z = torch.from_numpy(latents.z).to(device, dtype)[None]
     y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + mean_net(z)
-    inv_gain = interpolate(weights.log_inv_gain.to(device, dtype), quality)
-    x = synthesis(y_hat * inv_gain[None, :, None, None])[0, :, :height, :width]
+    y_hat = y_hat * interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
+    if device.type == "cpu":
+        x = tiled(synthesis, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16))
+    else:
+        x = synthesis(y_hat)
+    x = x[0, :, :height, :width]
     return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 

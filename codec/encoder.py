@@ -1,5 +1,6 @@
 """Encoding: image -> analysis -> y, z -> integer symbols -> entropy coding -> container."""
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .device import resolve
 from .imageio import load_picture
 from .layers import pad_to_stride
 from .quality import DEFAULT_QUALITY, check_quality, interpolate
+from .tiling import DEFAULT_TILE, tiled
 from .weights import ENCODER_FILE, default_dir, load_decoder, read_weights, sub_state
 
 
@@ -34,12 +36,18 @@ def load_encoder(directory: Path | None = None) -> EncoderWeights:
     return EncoderWeights(analysis.eval(), hyper.eval(), tensors["log_gain"])
 
 
+ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
+
+
 @torch.no_grad()
-def analyse(rgb: np.ndarray, enc: EncoderWeights, quality: float, device: torch.device) -> torch.Tensor:
-    """(H,W,3) uint8 -> the gained latent y (1, M, h/16, w/16) on the CPU."""
-    x = torch.tensor(rgb, device=device).permute(2, 0, 1)[None].float() / 255
-    y = enc.analysis.to(device)(pad_to_stride(x))
-    return (y * interpolate(enc.log_gain.to(device), quality)[None, :, None, None]).cpu()
+def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = DEFAULT_TILE) -> torch.Tensor:
+    """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU; in tiles
+    on the CPU."""
+    x = pad_to_stride(torch.tensor(rgb, device=device).permute(2, 0, 1)[None].float() / 255)
+    analysis = enc.analysis.to(device)
+    if device.type == "cpu":
+        return tiled(analysis, x, tile, ANALYSIS_MARGIN, Fraction(1, 16))
+    return analysis(x).cpu()
 
 
 def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
@@ -49,7 +57,7 @@ def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
     dev = resolve(device)
     pic = load_picture(image, max_pixels)
     dec, enc = load_decoder(weights_dir), load_encoder(weights_dir)
-    y = analyse(pic.rgb, enc, quality, dev)
+    y = analyse(pic.rgb, enc, dev) * interpolate(enc.log_gain, quality)[None, :, None, None]
     with torch.no_grad():  # the hyper networks are small: always on the CPU
         z = torch.round(enc.hyper_analysis.cpu()(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
         means = dec.mean_net.to("cpu", torch.float32)(z)

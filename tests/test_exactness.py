@@ -1,0 +1,55 @@
+"""The same file decodes to the same symbols everywhere: thread counts, float32/float64
+synthesis, CPU/CUDA; the pixels differ by at most one level (CPU vs CPU: not at all)."""
+import numpy as np
+import pytest
+import torch
+
+import codec
+from codec import bitstream
+from codec.decoder import decode_latents, synthesize
+from codec.weights import load_decoder
+from conftest import make_image
+
+
+@pytest.fixture(scope="module")
+def files():
+    return [codec.encode(make_image(w, h, seed=w), quality=q) for w, h, q in ((200, 150, 2), (97, 131, 6.5))]
+
+
+def decode_with(data: bytes, threads: int, dtype=torch.float32, device="cpu"):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        c = bitstream.read(data)
+        w = load_decoder()
+        lat = decode_latents(c, w)
+        h = c.header
+        pixels = synthesize(lat, w, h.quality, h.width, h.height, torch.device(device), dtype)
+        return lat, pixels
+    finally:
+        torch.set_num_threads(old)
+
+
+def test_threads_give_identical_symbols_and_pixels(files):
+    for data in files:
+        a, pa = decode_with(data, 1)
+        b, pb = decode_with(data, 2)
+        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.y, b.y) and np.array_equal(a.z, b.z)
+        assert np.array_equal(pa, pb)
+
+
+def test_float64_synthesis_is_within_one_level(files):
+    for data in files:
+        a, pa = decode_with(data, 2)
+        b, pb = decode_with(data, 2, torch.float64)
+        assert np.array_equal(a.y, b.y)
+        assert np.abs(pa.astype(int) - pb.astype(int)).max() <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_decodes_the_same_symbols(files):
+    for data in files:
+        a, pa = decode_with(data, 2)
+        b, pb = decode_with(data, 2, device="cuda")
+        assert np.array_equal(a.y, b.y) and np.array_equal(a.indices, b.indices)
+        assert np.abs(pa.astype(int) - pb.astype(int)).max() <= 1
