@@ -8,14 +8,17 @@ class GDN(nn.Module):
     """Generalized divisive normalization (Ballé et al. 2016); inverse=True gives IGDN.
 
     y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2). beta and gamma are kept non-negative
-    by storing their square roots.
+    by storing their square roots; no entry starts at exactly 0, where the square's
+    gradient would vanish and the entry could never grow.
     """
+
+    PEDESTAL = 2.0 ** -18
 
     def __init__(self, channels: int, inverse: bool = False):
         super().__init__()
         self.inverse = inverse
         self.beta_sqrt = nn.Parameter(torch.ones(channels))
-        self.gamma_sqrt = nn.Parameter(torch.eye(channels) * 0.1 ** 0.5)
+        self.gamma_sqrt = nn.Parameter(torch.sqrt(torch.eye(channels) * 0.1 + self.PEDESTAL))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         beta = self.beta_sqrt ** 2 + 1e-6
