@@ -127,15 +127,16 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def convert(job: Job, to: str, quality: float, device: str, max_pixels: int) -> Outcome:
-    """One file; runs in a worker process, where the model stays loaded between files."""
+def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, targets: dict | None = None) -> Outcome:
+    """One file; runs in a worker process, where the model stays loaded between files.
+    targets: target_size / target_bpp / target_psnr / best_effort for rate control."""
     from .files import atomic_write
     try:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
         if to == "dcn":
             from . import bitstream
-            from .encoder import encode
-            data = encode(job.src, quality, device=device, max_pixels=max_pixels)
+            import codec
+            data = codec.encode(job.src, quality, device=device, max_pixels=max_pixels, **(targets or {}))
             header, _ = bitstream.peek_header(data, max_pixels=2 ** 62)
             pixels = header.width * header.height
         else:
@@ -153,7 +154,7 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int) -> 
 
 
 def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: int, workers: int,
-        progress: bool = True) -> Summary:
+        targets: dict | None = None, progress: bool = True) -> Summary:
     from tqdm import tqdm
     summary = Summary()
     start = time.perf_counter()
@@ -171,11 +172,11 @@ def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: 
 
     if workers <= 1:
         for job in jobs_list:
-            record(convert(job, to, quality, device, max_pixels))
+            record(convert(job, to, quality, device, max_pixels, targets))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(convert, j, to, quality, device, max_pixels) for j in jobs_list]
+            futures = [pool.submit(convert, j, to, quality, device, max_pixels, targets) for j in jobs_list]
             for f in as_completed(futures):
                 record(f.result())
     bar.close()

@@ -53,6 +53,12 @@ def check_output(src: Path, dst: Path) -> None:
         raise DCNError(f"{dst.parent}: no such directory")
 
 
+def check_tile(tile: int) -> int:
+    if tile < 64 or tile % 64:
+        raise DCNError(f"--tile {tile}: must be a multiple of 64, at least 64")
+    return tile
+
+
 def read_input(path: Path) -> bytes:
     if not path.exists():
         raise DCNError(f"{path}: no such file")
@@ -66,14 +72,27 @@ def encode_command(
     input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
     output: Path = typer.Argument(..., help="The .dcn file to write."),
     quality: float = typer.Option(4.0, "--quality", "-q", help="1.0 (smallest) to 8.0 (best); any value between."),
+    target_size: Optional[str] = typer.Option(None, help="Largest file that fits this size (e.g. 120KB, 40000)."),
+    target_bpp: Optional[float] = typer.Option(None, help="Largest file within this many bits per pixel."),
+    target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
+    best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    tile: int = typer.Option(512, help="Tile size in pixels for the network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
-    """Encode an image to a .dcn file."""
-    from .encoder import encode
+    """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
     from .files import atomic_write
     check_output(input, output)
-    data = encode(input, quality, device=device, max_pixels=max_pixels)
+    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile))
+    if target_size is None and target_bpp is None and target_psnr is None:
+        from .encoder import encode
+        data = encode(input, quality, **options)
+    else:
+        from .ratecontrol import encode_to_target, parse_size
+        size = parse_size(target_size) if target_size is not None else None
+        data, info = encode_to_target(input, size, target_bpp, target_psnr, best_effort, **options)
+        typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
+                   + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""))
     atomic_write(output, data)
 
 
@@ -82,6 +101,7 @@ def decode_command(
     input: Path = typer.Argument(..., help="The .dcn file to decode."),
     output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    tile: int = typer.Option(512, help="Tile size in pixels for the network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image."""
@@ -89,7 +109,7 @@ def decode_command(
     from .files import atomic_write
     from .imageio import image_bytes
     check_output(input, output)
-    image = decode(read_input(input), device=device, max_pixels=max_pixels)
+    image = decode(read_input(input), device=device, max_pixels=max_pixels, tile=check_tile(tile))
     atomic_write(output, image_bytes(image, output))
 
 
@@ -214,6 +234,10 @@ def batch_command(
     to: str = typer.Option("dcn", help="dcn (images -> .dcn) or an image extension such as png "
                                        "(.dcn -> images)."),
     quality: float = typer.Option(4.0, "--quality", "-q", help="Quality for --to dcn, 1.0 to 8.0."),
+    target_size: Optional[str] = typer.Option(None, help="Per file: largest that fits this size (e.g. 120KB)."),
+    target_bpp: Optional[float] = typer.Option(None, help="Per file: largest within this many bits per pixel."),
+    target_psnr: Optional[float] = typer.Option(None, help="Per file: smallest that reaches this PSNR (dB)."),
+    best_effort: bool = typer.Option(False, help="Write the closest file when a target cannot be met."),
     jobs: int = typer.Option(1, help="Worker processes (torch threads are split between them)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     include: list[str] = typer.Option([], help="Only relative paths matching this glob (repeatable)."),
@@ -247,7 +271,12 @@ def batch_command(
         return
     dst.mkdir(parents=True, exist_ok=True)
     batch.remove_stale_temporaries(dst)
-    s = batch.run(todo, to, quality, device, max_pixels, jobs)
+    targets = None
+    if target_size is not None or target_bpp is not None or target_psnr is not None:
+        from .ratecontrol import parse_size
+        targets = dict(target_size=parse_size(target_size) if target_size is not None else None,
+                       target_bpp=target_bpp, target_psnr=target_psnr, best_effort=best_effort)
+    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets)
     s.skipped = skipped
     rate = s.done / s.seconds if s.seconds else 0.0
     typer.echo(f"done {s.done}, skipped {s.skipped} (up to date), failed {len(s.failed)}; "

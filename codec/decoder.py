@@ -73,12 +73,12 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
 
 
 def decode(data: bytes, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,
-           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32) -> Image.Image:
+           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32, tile: int = DEFAULT_TILE) -> Image.Image:
     """Decode .dcn bytes to a Pillow image of the mode that was encoded."""
     c = bitstream.read(bytes(data), max_pixels)
     weights = load_decoder(weights_dir)
     latents = decode_latents(c, weights)
     h = c.header
-    rgb = synthesize(latents, weights, h.quality, h.width, h.height, resolve(device), dtype)
+    rgb = synthesize(latents, weights, h.quality, h.width, h.height, resolve(device), dtype, tile)
     alpha = decode_alpha(c.alpha, h.width, h.height) if h.has_alpha else None
     return to_image(rgb, h.mode, alpha)

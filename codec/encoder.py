@@ -10,13 +10,13 @@ import torch
 from . import bitstream, entropy
 from .alpha import encode_alpha
 from .analysis import Analysis, HyperAnalysis
-from .decoder import latent_shapes, z_table_index
+from .decoder import Latents, latent_shapes, z_table_index
 from .device import resolve
-from .imageio import load_picture
+from .imageio import Picture, load_picture
 from .layers import pad_to_stride
 from .quality import DEFAULT_QUALITY, check_quality, interpolate
 from .tiling import DEFAULT_TILE, tiled
-from .weights import ENCODER_FILE, default_dir, load_decoder, read_weights, sub_state
+from .weights import ENCODER_FILE, DecoderWeights, default_dir, load_decoder, read_weights, sub_state
 
 
 @dataclass
@@ -50,23 +50,53 @@ def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: in
     return analysis(x).cpu()
 
 
-def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
-           max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None) -> bytes:
-    """Encode a path, file object or Pillow image at a quality in [1, 8]; returns .dcn bytes."""
-    quality = bitstream.quantize_quality(check_quality(quality)) / bitstream.QUALITY_SCALE
+@dataclass
+class Analysed:
+    """An image after the analysis transform: everything a quality needs, computed once."""
+
+    picture: Picture
+    y: torch.Tensor  # before gains
+    alpha: bytes
+    enc: EncoderWeights
+    dec: DecoderWeights
+    device: torch.device
+
+
+def prepare(image, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
+            tile: int = DEFAULT_TILE) -> Analysed:
     dev = resolve(device)
     pic = load_picture(image, max_pixels)
     dec, enc = load_decoder(weights_dir), load_encoder(weights_dir)
-    y = analyse(pic.rgb, enc, dev) * interpolate(enc.log_gain, quality)[None, :, None, None]
-    with torch.no_grad():  # the hyper networks are small: always on the CPU
-        z = torch.round(enc.hyper_analysis.cpu()(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
-        means = dec.mean_net.to("cpu", torch.float32)(z)
-    z_int = z[0].numpy().astype(np.int64)
-    width, height = pic.size
-    z_shape, _ = latent_shapes(dec, width, height)
-    z_bytes = entropy.encode(z_int, z_table_index(dec, z_shape), dec.z_tables)
-    symbols = torch.round(y - means)[0].numpy().astype(np.int64)
-    y_bytes = entropy.encode(symbols, dec.scale_net.indices(z_int), dec.y_tables)
-    header = bitstream.Header(pic.mode, width, height, quality, dec.fingerprint)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
-    return bitstream.write(bitstream.Container(header, z_bytes, y_bytes, alpha))
+    return Analysed(pic, analyse(pic.rgb, enc, dev, tile), alpha, enc, dec, dev)
+
+
+@torch.no_grad()
+def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
+    """The file for one quality (already quantized to the header's precision)."""
+    y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
+    # The hyper networks are small: always on the CPU.
+    z = torch.round(a.enc.hyper_analysis.cpu()(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
+    means = a.dec.mean_net.to("cpu", torch.float32)(z)
+    z_int = z[0].numpy().astype(np.int64)
+    width, height = a.picture.size
+    z_shape, _ = latent_shapes(a.dec, width, height)
+    z_bytes = entropy.encode(z_int, z_table_index(a.dec, z_shape), a.dec.z_tables)
+    symbols = torch.round(y - means)[0].numpy().astype(np.int64)
+    indices = a.dec.scale_net.indices(z_int)
+    y_bytes = entropy.encode(symbols, indices, a.dec.y_tables)
+    header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint)
+    data = bitstream.write(bitstream.Container(header, z_bytes, y_bytes, a.alpha))
+    return data, Latents(z_int, np.clip(symbols, -entropy.MAX_ABS, entropy.MAX_ABS), indices)
+
+
+def header_quality(quality: float) -> float:
+    return bitstream.quantize_quality(check_quality(quality)) / bitstream.QUALITY_SCALE
+
+
+def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
+           max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
+           tile: int = DEFAULT_TILE) -> bytes:
+    """Encode a path, file object or Pillow image at a quality in [1, 8]; returns .dcn bytes."""
+    quality = header_quality(quality)
+    return code(prepare(image, device, max_pixels, weights_dir, tile), quality)[0]

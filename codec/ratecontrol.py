@@ -1,0 +1,124 @@
+"""Rate control: the quality that meets a file-size or PSNR target.
+
+The analysis transform runs once; each probe re-runs only the gains, the small hyper
+networks and the entropy coder (plus the synthesis, for a PSNR target). The search is a
+safeguarded false position on log-size (or PSNR) against quality, bracketed by [1, 8].
+"""
+import math
+import warnings
+
+import numpy as np
+
+from .decoder import synthesize
+from .encoder import Analysed, code, header_quality
+from .errors import DCNError
+from .metrics import psnr_rgb
+from .quality import MAX_QUALITY, MIN_QUALITY
+
+STEP = 0.001  # the header's quality precision
+
+
+def parse_size(text: str) -> int:
+    """'120KB', '1.5MB', '40000' (bytes; KB = 1000 bytes, KiB = 1024)."""
+    units = {"": 1, "B": 1, "KB": 1000, "K": 1000, "KIB": 1024, "MB": 10 ** 6, "M": 10 ** 6, "MIB": 2 ** 20}
+    t = text.strip().upper()
+    number = t.rstrip("KMGIB")
+    try:
+        value = float(number) * units[t[len(number):].strip()]
+    except (ValueError, KeyError):
+        raise DCNError(f"cannot read the size {text!r} (e.g. 120KB, 1.5MB, 40000)") from None
+    if value < 1:
+        raise DCNError(f"target size {text!r} must be positive")
+    return int(value)
+
+
+def _search(measure, target: float, at_most: bool, tolerance: float):
+    """measure(q) -> (value, payload), value increasing in q. Finds the largest q with
+    value <= target (at_most) or the smallest q with value >= target, stopping once the
+    value is within tolerance of the target. Returns ((q, value, payload), met)."""
+    lo = (MIN_QUALITY, *measure(MIN_QUALITY))
+    hi = (MAX_QUALITY, *measure(MAX_QUALITY))
+    below = (lambda v: v <= target) if at_most else (lambda v: v < target)  # on lo's side
+    if not below(lo[1]) and at_most:
+        return lo, False
+    if below(hi[1]) and not at_most:
+        return hi, False
+    if below(hi[1]):
+        return hi, True
+    if not below(lo[1]):
+        return lo, True
+    f_lo, f_hi, last = lo[1] - target, hi[1] - target, 0
+    while hi[0] - lo[0] > 1.5 * STEP and abs((lo if at_most else hi)[1] - target) > tolerance:
+        q = lo[0] + f_lo / (f_lo - f_hi) * (hi[0] - lo[0])
+        q = header_quality(min(hi[0] - STEP, max(lo[0] + STEP, q)))
+        probe = (q, *measure(q))
+        if below(probe[1]):
+            lo, f_lo = probe, probe[1] - target
+            f_hi = f_hi / 2 if last == -1 else f_hi  # Illinois: the stale end loses weight
+            last = -1
+        else:
+            hi, f_hi = probe, probe[1] - target
+            f_lo = f_lo / 2 if last == 1 else f_lo
+            last = 1
+    return (lo if at_most else hi), True
+
+
+def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[bytes, float]:
+    """The largest quality whose file fits in max_bytes."""
+    def measure(q):
+        data = code(a, q)[0]
+        return math.log(len(data)), data
+
+    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99))
+    size = len(data)
+    if not met:
+        _unmet(f"the smallest file (quality {q:g}) is {size} bytes, more than the {max_bytes}-byte target",
+               best_effort)
+    return data, q
+
+
+def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[bytes, float, float]:
+    """The smallest quality whose decoded image reaches target_db PSNR."""
+    pic = a.picture
+    w, h = pic.size
+
+    def measure(q):
+        data, latents = code(a, q)
+        rgb = synthesize(latents, a.dec, q, w, h, a.device)
+        if pic.mode in ("L", "LA"):
+            grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+            p = psnr_rgb(grey, pic.rgb[..., 0])
+        else:
+            p = psnr_rgb(rgb, pic.rgb)
+        return p, data
+
+    (q, p, data), met = _search(measure, target_db, False, 0.1)
+    if not met:
+        _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
+    return data, q, p
+
+
+def _unmet(message: str, best_effort: bool) -> None:
+    if not best_effort:
+        raise DCNError(f"target cannot be met: {message} (--best-effort writes the closest file)")
+    warnings.warn(f"target not met: {message}; writing the closest file", stacklevel=3)
+
+
+def encode_to_target(image, target_size: int | None = None, target_bpp: float | None = None,
+                     target_psnr: float | None = None, best_effort: bool = False, **options) -> tuple[bytes, dict]:
+    """Exactly one target; returns the file and what it achieved (quality, bytes, bpp, psnr)."""
+    from .encoder import prepare
+    if sum(t is not None for t in (target_size, target_bpp, target_psnr)) != 1:
+        raise DCNError("give exactly one of target size, target bpp and target PSNR")
+    a = prepare(image, **options)
+    w, h = a.picture.size
+    info = {}
+    if target_psnr is not None:
+        data, q, info["psnr"] = to_psnr(a, target_psnr, best_effort)
+    else:
+        max_bytes = target_size if target_size is not None else int(target_bpp * w * h / 8)
+        if max_bytes < 1:
+            raise DCNError("the target is smaller than one byte")
+        data, q = to_size(a, max_bytes, best_effort)
+    info.update(quality=q, bytes=len(data), bpp=8 * len(data) / (w * h))
+    return data, info
