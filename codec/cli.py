@@ -77,7 +77,7 @@ def encode_command(
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
     best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(512, help="Tile size in pixels for the network (bounds memory)."),
+    tile: int = typer.Option(256, help="Tile size in pixels for the network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
@@ -101,7 +101,7 @@ def decode_command(
     input: Path = typer.Argument(..., help="The .dcn file to decode."),
     output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(512, help="Tile size in pixels for the network (bounds memory)."),
+    tile: int = typer.Option(256, help="Tile size in pixels for the network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image."""

@@ -64,12 +64,15 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
     z = torch.from_numpy(latents.z).to(device, dtype)[None]
     y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + mean_net(z)
     y_hat = y_hat * interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
+
+    def run(tile_latent: torch.Tensor) -> torch.Tensor:  # to uint8 at once: a quarter of the memory
+        return torch.round(synthesis(tile_latent).clamp_(0, 1).mul_(255)).to(torch.uint8)
+
     if device.type == "cpu":
-        x = tiled(synthesis, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16))
+        x = tiled(run, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16))
     else:
-        x = synthesis(y_hat)
-    x = x[0, :, :height, :width]
-    return torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        x = run(y_hat)
+    return x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy()
 
 
 def decode(data: bytes, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,

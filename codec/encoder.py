@@ -13,7 +13,7 @@ from .analysis import Analysis, HyperAnalysis
 from .decoder import Latents, latent_shapes, z_table_index
 from .device import resolve
 from .imageio import Picture, load_picture
-from .layers import pad_to_stride
+from .layers import STRIDE
 from .quality import DEFAULT_QUALITY, check_quality, interpolate
 from .tiling import DEFAULT_TILE, tiled
 from .weights import ENCODER_FILE, DecoderWeights, default_dir, load_decoder, read_weights, sub_state
@@ -41,13 +41,19 @@ ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 
 @torch.no_grad()
 def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = DEFAULT_TILE) -> torch.Tensor:
-    """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU; in tiles
-    on the CPU."""
-    x = pad_to_stride(torch.tensor(rgb, device=device).permute(2, 0, 1)[None].float() / 255)
+    """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU. On the
+    CPU the image stays uint8 and each tile is converted to float on its own."""
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+    x = torch.from_numpy(padded).to(device).permute(2, 0, 1)[None]
     analysis = enc.analysis.to(device)
+
+    def run(tile_pixels: torch.Tensor) -> torch.Tensor:
+        return analysis(tile_pixels.float() / 255)
+
     if device.type == "cpu":
-        return tiled(analysis, x, tile, ANALYSIS_MARGIN, Fraction(1, 16))
-    return analysis(x).cpu()
+        return tiled(run, x, tile, ANALYSIS_MARGIN, Fraction(1, 16))
+    return run(x).cpu()
 
 
 @dataclass
@@ -78,16 +84,16 @@ def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
     # The hyper networks are small: always on the CPU.
     z = torch.round(a.enc.hyper_analysis.cpu()(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
     means = a.dec.mean_net.to("cpu", torch.float32)(z)
-    z_int = z[0].numpy().astype(np.int64)
+    z_int = z[0].numpy().astype(np.int32)
     width, height = a.picture.size
     z_shape, _ = latent_shapes(a.dec, width, height)
     z_bytes = entropy.encode(z_int, z_table_index(a.dec, z_shape), a.dec.z_tables)
-    symbols = torch.round(y - means)[0].numpy().astype(np.int64)
+    symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
     indices = a.dec.scale_net.indices(z_int)
     y_bytes = entropy.encode(symbols, indices, a.dec.y_tables)
     header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint)
     data = bitstream.write(bitstream.Container(header, z_bytes, y_bytes, a.alpha))
-    return data, Latents(z_int, np.clip(symbols, -entropy.MAX_ABS, entropy.MAX_ABS), indices)
+    return data, Latents(z_int, symbols, indices)
 
 
 def header_quality(quality: float) -> float:

@@ -23,7 +23,7 @@ def _model(tables: TableSet, k: int):
 
 
 def encode(values: np.ndarray, table_index: np.ndarray, tables: TableSet) -> bytes:
-    values = np.clip(values.reshape(-1).astype(np.int64), -MAX_ABS, MAX_ABS)
+    values = np.clip(values.reshape(-1), -MAX_ABS, MAX_ABS)
     table_index = table_index.reshape(-1)
     groups = []
     escapes = []
@@ -59,7 +59,7 @@ def decode(data: bytes, table_index: np.ndarray, tables: TableSet) -> np.ndarray
         raise DCNError("corrupt file: entropy-coded section length is not a multiple of 4")
     shape = table_index.shape
     table_index = table_index.reshape(-1)
-    values = np.zeros(table_index.shape, dtype=np.int64)
+    values = np.zeros(table_index.shape, dtype=np.int32)
     try:
         coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype=np.uint32).copy())
         escaped = []

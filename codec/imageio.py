@@ -77,7 +77,7 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 
 def to_picture(im: Image.Image) -> Picture:
     try:
-        im = ImageOps.exif_transpose(im) or im
+        ImageOps.exif_transpose(im, in_place=True)  # in place: no second copy of a large image
     except Exception:  # a malformed EXIF block is not worth refusing the image for
         pass
     if im.mode == "P":

@@ -8,6 +8,7 @@ summation order, thread count or BLAS. Each layer rescales by a power of two wit
 round-half-up, then ReLU and a clamp keep activations within ACT_MAX.
 """
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -15,8 +16,10 @@ import torch.nn.functional as F
 
 from .entropy import MAX_ABS
 from .tables import scale_thresholds
+from .tiling import tiled
 
 ACT_MAX = 2 ** 20
+TILE, MARGIN = 16, 3  # in elements of z; the receptive field reaches about 2.1
 EXACT_LIMIT = 2 ** 52
 
 
@@ -46,18 +49,25 @@ class IntegerScaleNet:
         self.layers = layers
         self.thresholds = torch.from_numpy(scale_thresholds().astype(np.float64))
 
-    @torch.no_grad()
-    def fixed_point_scales(self, z: np.ndarray) -> torch.Tensor:
-        """z: integers (C,h,w) -> scales * 2**SCALE_FRAC_BITS as float64 integers (M,4h,4w)."""
-        a = torch.from_numpy(np.clip(z, -MAX_ABS, MAX_ABS).astype(np.float64))[None]
+    def _run(self, a: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             a = layer(a)
-        return a[0]
+        return a
+
+    @torch.no_grad()
+    def fixed_point_scales(self, z: np.ndarray) -> torch.Tensor:
+        """z: integers (C,h,w) -> scales * 2**SCALE_FRAC_BITS as float64 integers (M,4h,4w).
+
+        Evaluated in tiles of z (bounded memory); with a margin wider than the network's
+        receptive field the integers are exactly those of an untiled run."""
+        a = torch.from_numpy(np.clip(z, -MAX_ABS, MAX_ABS).astype(np.float64))[None]
+        return tiled(self._run, a, TILE, MARGIN, Fraction(4), workers=1)[0]
 
     def indices(self, z: np.ndarray) -> np.ndarray:
-        """Index of the probability table of every element of y."""
+        """Index of the probability table (0..63) of every element of y."""
         fixed = self.fixed_point_scales(z)
-        return torch.searchsorted(self.thresholds, fixed.reshape(-1), right=True).reshape(fixed.shape).numpy()
+        idx = torch.searchsorted(self.thresholds, fixed.reshape(-1), right=True).to(torch.uint8)
+        return idx.reshape(fixed.shape).numpy()
 
     def state_dict(self) -> dict:
         out = {}

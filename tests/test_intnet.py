@@ -63,3 +63,10 @@ def test_same_indices_with_any_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(one, two)
+
+
+def test_tiles_give_exactly_the_untiled_integers():
+    net = load_decoder().scale_net
+    z = np.random.default_rng(2).integers(-30, 31, (len(net.layers[0].weight), 37, 41))
+    whole = net._run(torch.from_numpy(z.astype(np.float64))[None])[0]
+    assert torch.equal(net.fixed_point_scales(z), whole)
