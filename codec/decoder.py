@@ -17,7 +17,7 @@ from .errors import DCNError
 from .imageio import to_image
 from .layers import STRIDE
 from .quality import interpolate
-from .tiling import DEFAULT_TILE, tiled
+from .tiling import DECODE_TILE, tiled
 from .weights import DecoderWeights, load_decoder
 
 
@@ -57,7 +57,7 @@ SYNTHESIS_MARGIN = 3  # latent elements: the synthesis' receptive field reaches 
 
 @torch.no_grad()
 def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width: int, height: int,
-               device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DEFAULT_TILE) -> np.ndarray:
+               device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE) -> np.ndarray:
     """Latents -> (H, W, 3) uint8 pixels; the synthesis runs in tiles of `tile` pixels on the CPU."""
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
@@ -76,7 +76,7 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
 
 
 def decode(data: bytes, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,
-           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32, tile: int = DEFAULT_TILE) -> Image.Image:
+           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE) -> Image.Image:
     """Decode .dcn bytes to a Pillow image of the mode that was encoded."""
     c = bitstream.read(bytes(data), max_pixels)
     weights = load_decoder(weights_dir)

@@ -15,7 +15,7 @@ from .device import resolve
 from .imageio import Picture, load_picture
 from .layers import STRIDE
 from .quality import DEFAULT_QUALITY, check_quality, interpolate
-from .tiling import DEFAULT_TILE, tiled
+from .tiling import ENCODE_TILE, tiled
 from .weights import ENCODER_FILE, DecoderWeights, default_dir, load_decoder, read_weights, sub_state
 
 
@@ -40,7 +40,7 @@ ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 
 
 @torch.no_grad()
-def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = DEFAULT_TILE) -> torch.Tensor:
+def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = ENCODE_TILE) -> torch.Tensor:
     """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU. On the
     CPU the image stays uint8 and each tile is converted to float on its own."""
     h, w = rgb.shape[:2]
@@ -52,7 +52,7 @@ def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: in
         return analysis(tile_pixels.float() / 255)
 
     if device.type == "cpu":
-        return tiled(run, x, tile, ANALYSIS_MARGIN, Fraction(1, 16))
+        return tiled(run, x, tile, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE)
     return run(x).cpu()
 
 
@@ -69,7 +69,7 @@ class Analysed:
 
 
 def prepare(image, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-            tile: int = DEFAULT_TILE) -> Analysed:
+            tile: int = ENCODE_TILE) -> Analysed:
     dev = resolve(device)
     pic = load_picture(image, max_pixels)
     dec, enc = load_decoder(weights_dir), load_encoder(weights_dir)
@@ -102,7 +102,7 @@ def header_quality(quality: float) -> float:
 
 def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
            max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-           tile: int = DEFAULT_TILE) -> bytes:
+           tile: int = ENCODE_TILE) -> bytes:
     """Encode a path, file object or Pillow image at a quality in [1, 8]; returns .dcn bytes."""
     quality = header_quality(quality)
     return code(prepare(image, device, max_pixels, weights_dir, tile), quality)[0]

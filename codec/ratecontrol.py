@@ -32,32 +32,61 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
-def _search(measure, target: float, at_most: bool, tolerance: float):
-    """measure(q) -> (value, payload), value increasing in q. Finds the largest q with
-    value <= target (at_most) or the smallest q with value >= target, stopping once the
-    value is within tolerance of the target. Returns ((q, value, payload), met)."""
-    lo = (MIN_QUALITY, *measure(MIN_QUALITY))
-    hi = (MAX_QUALITY, *measure(MAX_QUALITY))
-    below = (lambda v: v <= target) if at_most else (lambda v: v < target)  # on lo's side
-    if not below(lo[1]) and at_most:
-        return lo, False
-    if below(hi[1]) and not at_most:
-        return hi, False
-    if below(hi[1]):
-        return hi, True
-    if not below(lo[1]):
-        return lo, True
+def _search(measure, target: float, at_most: bool, tolerance: float, slope: float, start: float = 4.5):
+    """measure(q) -> (value, payload), value increasing in q (mostly). Finds the largest q
+    with value <= target (at_most) or the smallest q with value >= target, stopping once
+    the value is within tolerance. The first probe is at `start`, the next where a line of
+    the typical `slope` meets the target; once the target is bracketed, false position
+    (Illinois). Returns ((q, value, payload), met)."""
+    below = (lambda v: v <= target) if at_most else (lambda v: v < target)
+    probes = []
+
+    def probe(q):
+        p = (q, *measure(q))
+        probes.append(p)
+        return p
+
+    def answer():  # the best probe meeting the target, if any
+        ok = [p for p in probes if below(p[1]) == at_most]
+        return (max if at_most else min)(ok, key=lambda p: p[0]) if ok else None
+
+    def bracket():  # the answer and its nearest probe on the other side of the target
+        a = answer()
+        if a is None:
+            return None, None
+        other = [p for p in probes if below(p[1]) != at_most and (p[0] > a[0] if at_most else p[0] < a[0])]
+        b = (min if at_most else max)(other, key=lambda p: p[0]) if other else None
+        return a, b
+
+    p = probe(start)
+    q = header_quality(min(MAX_QUALITY, max(MIN_QUALITY, start + (target - p[1]) / slope)))
+    while None in bracket() and q not in [x[0] for x in probes]:  # walk until bracketed
+        prev, p = p, probe(q)
+        step = (target - p[1]) / slope
+        if p[1] != prev[1] and (p[1] - prev[1]) / (p[0] - prev[0]) > slope / 4:
+            step = (target - p[1]) * (p[0] - prev[0]) / (p[1] - prev[1])
+        q = header_quality(min(MAX_QUALITY, max(MIN_QUALITY, p[0] + 1.2 * step)))
+    if answer() is None:  # not where the curve pointed: try every trained level
+        for level in range(int(MIN_QUALITY), int(MAX_QUALITY) + 1):
+            if float(level) not in [x[0] for x in probes]:
+                probe(float(level))
+    a, b = bracket()
+    if a is None:
+        closest = min(probes, key=lambda x: abs(x[1] - target))
+        return closest, False
+    if b is None:
+        return a, True
+    lo, hi = (a, b) if at_most else (b, a)
     f_lo, f_hi, last = lo[1] - target, hi[1] - target, 0
     while hi[0] - lo[0] > 1.5 * STEP and abs((lo if at_most else hi)[1] - target) > tolerance:
         q = lo[0] + f_lo / (f_lo - f_hi) * (hi[0] - lo[0])
-        q = header_quality(min(hi[0] - STEP, max(lo[0] + STEP, q)))
-        probe = (q, *measure(q))
-        if below(probe[1]):
-            lo, f_lo = probe, probe[1] - target
+        p = probe(header_quality(min(hi[0] - STEP, max(lo[0] + STEP, q))))
+        if below(p[1]):
+            lo, f_lo = p, p[1] - target
             f_hi = f_hi / 2 if last == -1 else f_hi  # Illinois: the stale end loses weight
             last = -1
         else:
-            hi, f_hi = probe, probe[1] - target
+            hi, f_hi = p, p[1] - target
             f_lo = f_lo / 2 if last == 1 else f_lo
             last = 1
     return (lo if at_most else hi), True
@@ -69,7 +98,7 @@ def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[byt
         data = code(a, q)[0]
         return math.log(len(data)), data
 
-    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99))
+    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99), slope=0.35)
     size = len(data)
     if not met:
         _unmet(f"the smallest file (quality {q:g}) is {size} bytes, more than the {max_bytes}-byte target",
@@ -92,7 +121,7 @@ def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[b
             p = psnr_rgb(rgb, pic.rgb)
         return p, data
 
-    (q, p, data), met = _search(measure, target_db, False, 0.1)
+    (q, p, data), met = _search(measure, target_db, False, 0.1, slope=1.5)
     if not met:
         _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
     return data, q, p

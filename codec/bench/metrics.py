@@ -37,9 +37,9 @@ def ms_ssim_rgb(a: np.ndarray, b: np.ndarray) -> float:
     over channels; the same definition as pytorch-msssim. NaN for images under 161 px."""
     if min(a.shape[:2]) <= 160:
         return float("nan")
-    x = torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None]
-    y = torch.from_numpy(b.astype(np.float64)).permute(2, 0, 1)[None]
-    win = _gaussian()
+    x = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
+    y = torch.from_numpy(b.astype(np.float32)).permute(2, 0, 1)[None]
+    win = _gaussian().float()
     values = []
     for i in range(len(_MS_WEIGHTS)):
         ssim, cs = _ssim_terms(x, y, win)
