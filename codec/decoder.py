@@ -21,12 +21,9 @@ from .tiling import DECODE_TILE, tiled
 from .weights import DecoderWeights, load_decoder
 
 
-def latent_shapes(w: DecoderWeights, width: int, height: int) -> tuple[tuple, tuple]:
-    zh, zw = -(-height // STRIDE), -(-width // STRIDE)
-    return (w.n, zh, zw), (w.m, zh * 4, zw * 4)
-
-
-def z_table_index(w: DecoderWeights, shape: tuple) -> np.ndarray:
+def z_table_index(w: DecoderWeights, width: int, height: int) -> np.ndarray:
+    """z has one table per channel; its shape follows from the image size."""
+    shape = (w.n, -(-height // STRIDE), -(-width // STRIDE))
     return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
 
 
@@ -45,8 +42,7 @@ def check_weights(header: bitstream.Header, weights: DecoderWeights) -> None:
 
 def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
     check_weights(c.header, weights)
-    z_shape, y_shape = latent_shapes(weights, c.header.width, c.header.height)
-    z = entropy.decode(c.z, z_table_index(weights, z_shape), weights.z_tables)
+    z = entropy.decode(c.z, z_table_index(weights, c.header.width, c.header.height), weights.z_tables)
     indices = weights.scale_net.indices(z)
     y = entropy.decode(c.y, indices, weights.y_tables)
     return Latents(z, y, indices)

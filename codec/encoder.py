@@ -10,7 +10,7 @@ import torch
 from . import bitstream, entropy
 from .alpha import encode_alpha
 from .analysis import Analysis, HyperAnalysis
-from .decoder import Latents, latent_shapes, z_table_index
+from .decoder import Latents, z_table_index
 from .device import resolve
 from .imageio import Picture, load_picture
 from .layers import STRIDE
@@ -86,8 +86,7 @@ def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
     means = a.dec.mean_net.to("cpu", torch.float32)(z)
     z_int = z[0].numpy().astype(np.int32)
     width, height = a.picture.size
-    z_shape, _ = latent_shapes(a.dec, width, height)
-    z_bytes = entropy.encode(z_int, z_table_index(a.dec, z_shape), a.dec.z_tables)
+    z_bytes = entropy.encode(z_int, z_table_index(a.dec, width, height), a.dec.z_tables)
     symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
     indices = a.dec.scale_net.indices(z_int)
     y_bytes = entropy.encode(symbols, indices, a.dec.y_tables)
