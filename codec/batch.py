@@ -101,9 +101,11 @@ def up_to_date(job: Job, to: str) -> bool:
     try:
         if job.dst.stat().st_mtime < job.src.stat().st_mtime:
             return False
-        if to == "dcn":
+        if to == "dcn":  # a valid file, for the weights in use
             from . import bitstream
-            bitstream.read(job.dst.read_bytes(), max_pixels=2 ** 62)
+            from .weights import load_decoder
+            c = bitstream.read(job.dst.read_bytes(), max_pixels=2 ** 62)
+            return c.header.fingerprint == load_decoder().fingerprint
         else:
             from PIL import Image
             with Image.open(job.dst) as im:

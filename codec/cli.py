@@ -83,7 +83,7 @@ def encode_command(
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
     from .files import atomic_write
     check_output(input, output)
-    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile))
+    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=True)
     if target_size is None and target_bpp is None and target_psnr is None:
         from .encoder import encode
         data = encode(input, quality, **options)
@@ -109,7 +109,7 @@ def decode_command(
     from .files import atomic_write
     from .imageio import image_bytes
     check_output(input, output)
-    image = decode(read_input(input), device=device, max_pixels=max_pixels, tile=check_tile(tile))
+    image = decode(read_input(input), device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=True)
     atomic_write(output, image_bytes(image, output))
 
 

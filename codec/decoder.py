@@ -53,7 +53,8 @@ SYNTHESIS_MARGIN = 3  # latent elements: the synthesis' receptive field reaches 
 
 @torch.no_grad()
 def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width: int, height: int,
-               device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE) -> np.ndarray:
+               device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE,
+               progress: bool = False) -> np.ndarray:
     """Latents -> (H, W, 3) uint8 pixels; the synthesis runs in tiles of `tile` pixels on the CPU."""
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
@@ -65,19 +66,21 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
         return torch.round(synthesis(tile_latent).clamp_(0, 1).mul_(255)).to(torch.uint8)
 
     if device.type == "cpu":
-        x = tiled(run, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16))
+        x = tiled(run, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16), progress="decode" if progress else "")
     else:
         x = run(y_hat)
     return x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy()
 
 
 def decode(data: bytes, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,
-           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE) -> Image.Image:
-    """Decode .dcn bytes to a Pillow image of the mode that was encoded."""
+           weights_dir: Path | None = None, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE,
+           progress: bool = False) -> Image.Image:
+    """Decode .dcn bytes to a Pillow image of the mode that was encoded (progress: a bar
+    on stderr when the synthesis takes over a second)."""
     c = bitstream.read(bytes(data), max_pixels)
     weights = load_decoder(weights_dir)
     latents = decode_latents(c, weights)
     h = c.header
-    rgb = synthesize(latents, weights, h.quality, h.width, h.height, resolve(device), dtype, tile)
+    rgb = synthesize(latents, weights, h.quality, h.width, h.height, resolve(device), dtype, tile, progress)
     alpha = decode_alpha(c.alpha, h.width, h.height) if h.has_alpha else None
     return to_image(rgb, h.mode, alpha)

@@ -40,7 +40,8 @@ ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 
 
 @torch.no_grad()
-def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = ENCODE_TILE) -> torch.Tensor:
+def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: int = ENCODE_TILE,
+            progress: bool = False) -> torch.Tensor:
     """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU. On the
     CPU the image stays uint8 and each tile is converted to float on its own."""
     h, w = rgb.shape[:2]
@@ -52,7 +53,8 @@ def analyse(rgb: np.ndarray, enc: EncoderWeights, device: torch.device, tile: in
         return analysis(tile_pixels.float() / 255)
 
     if device.type == "cpu":
-        return tiled(run, x, tile, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE)
+        return tiled(run, x, tile, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE,
+                     progress="encode" if progress else "")
     return run(x).cpu()
 
 
@@ -69,12 +71,12 @@ class Analysed:
 
 
 def prepare(image, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-            tile: int = ENCODE_TILE) -> Analysed:
+            tile: int = ENCODE_TILE, progress: bool = False) -> Analysed:
     dev = resolve(device)
     pic = load_picture(image, max_pixels)
     dec, enc = load_decoder(weights_dir), load_encoder(weights_dir)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
-    return Analysed(pic, analyse(pic.rgb, enc, dev, tile), alpha, enc, dec, dev)
+    return Analysed(pic, analyse(pic.rgb, enc, dev, tile, progress), alpha, enc, dec, dev)
 
 
 @torch.no_grad()
@@ -101,7 +103,7 @@ def header_quality(quality: float) -> float:
 
 def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
            max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-           tile: int = ENCODE_TILE) -> bytes:
+           tile: int = ENCODE_TILE, progress: bool = False) -> bytes:
     """Encode a path, file object or Pillow image at a quality in [1, 8]; returns .dcn bytes."""
     quality = header_quality(quality)
-    return code(prepare(image, device, max_pixels, weights_dir, tile), quality)[0]
+    return code(prepare(image, device, max_pixels, weights_dir, tile, progress), quality)[0]

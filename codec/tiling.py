@@ -24,9 +24,10 @@ def balanced(length: int, tile: int, stride: int) -> int:
 
 
 def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, margin: int,
-          scale: Fraction, workers: int | None = None, stride: int = 1) -> torch.Tensor:
+          scale: Fraction, workers: int | None = None, stride: int = 1, progress: str = "") -> torch.Tensor:
     """fn maps (1, C, h, w) to (1, C', h*scale, w*scale). tile (at most) and margin are in
-    input elements; tile offsets are multiples of stride (the network's own stride)."""
+    input elements; tile offsets are multiples of stride (the network's own stride).
+    progress: a label for a progress bar, shown when the work lasts over a second."""
     _, _, h, w = x.shape
     th, tw = balanced(h, tile, stride), balanced(w, tile, stride)
     boxes = [(t, l, min(th, h - t), min(tw, w - l)) for t in range(0, h, th) for l in range(0, w, tw)]
@@ -42,19 +43,26 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(boxes), desc=progress, unit="tile", delay=1.0, leave=False)
     try:
         if len(boxes) == 1 or workers == 1:
-            results = map(run, boxes)
-            return _assemble(results, x, scale)
+            return _assemble(map(run, boxes), x, scale, bar)
         with ThreadPoolExecutor(min(workers, len(boxes))) as pool:
-            return _assemble(pool.map(run, boxes), x, scale)
+            return _assemble(pool.map(run, boxes), x, scale, bar)
     finally:
         torch.set_num_threads(threads)
+        if bar is not None:
+            bar.close()
 
 
-def _assemble(results, x: torch.Tensor, scale: Fraction) -> torch.Tensor:
+def _assemble(results, x: torch.Tensor, scale: Fraction, bar=None) -> torch.Tensor:
     out = None
     for (t, l, _, _), y in results:
+        if bar is not None:
+            bar.update(1)
         if out is None:
             out = y.new_empty((1, y.shape[1], int(x.shape[2] * scale), int(x.shape[3] * scale)))
         a, b = int(t * scale), int(l * scale)
