@@ -101,7 +101,7 @@ def decode_command(
     input: Path = typer.Argument(..., help="The .dcn file to decode."),
     output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(384, help="Tile size in pixels for the network (bounds memory)."),
+    tile: int = typer.Option(256, help="Tile size in pixels for the network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image."""
