@@ -16,7 +16,6 @@ from safetensors.torch import load_file, save_file
 from .data import CropDataset, list_images, load_rgb, split_holdout
 from .layers import pad_to_stride
 from .model import HyperpriorModel, ModelConfig, rd_loss
-from .quality import LAMBDAS
 
 CHECKPOINT = "last.safetensors"
 

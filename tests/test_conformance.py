@@ -2,7 +2,6 @@
 import hashlib
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
