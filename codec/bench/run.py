@@ -80,12 +80,6 @@ def write_csv(rows: list[Row], path: Path) -> None:
             w.writerow([f"{v:.6g}" if isinstance(v, float) else v for v in asdict(r).values()])
 
 
-def read_csv(path: Path) -> list[Row]:
-    with open(path) as f:
-        return [Row(**{fl.name: fl.type(v) if fl.type in (int, str) else float(v)
-                       for fl, v in zip(fields(Row), rec)}) for rec in list(csv.reader(f))[1:]]
-
-
 def curves(rows: list[Row]) -> dict[str, dict]:
     """Per codec, per setting: means over images, in CompressAI's results layout."""
     by = defaultdict(lambda: defaultdict(list))
