@@ -139,7 +139,7 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, tar
             from . import bitstream
             import codec
             data = codec.encode(job.src, quality, device=device, max_pixels=max_pixels, **(targets or {}))
-            header, _ = bitstream.peek_header(data, max_pixels=2 ** 62)
+            header = bitstream.peek_header(data, max_pixels=2 ** 62)
             pixels = header.width * header.height
         else:
             from .decoder import decode

@@ -77,7 +77,8 @@ def encode_command(
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
     best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(256, help="Tile size in pixels for the network (bounds memory)."),
+    tile: int = typer.Option(512, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
+                                       "on their own. Larger: slightly smaller files, less parallel decoding."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
@@ -101,7 +102,7 @@ def decode_command(
     input: Path = typer.Argument(..., help="The .dcn file to decode."),
     output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(256, help="Tile size in pixels for the network (bounds memory)."),
+    tile: int = typer.Option(256, help="Tile size in pixels for the synthesis network (bounds memory)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image."""
@@ -127,6 +128,7 @@ def info_command(file: Path = typer.Argument(..., help="The .dcn file to describ
     typer.echo(f"bytes:       {len(data)}")
     typer.echo(f"bpp:         {8 * len(data) / (h.width * h.height):.4f}")
     typer.echo(f"weights:     {h.fingerprint.hex()}")
+    typer.echo(f"tiles:       {h.grid[0]}x{h.grid[1]} of {h.tile} px")
     typer.echo("sections:    " + ", ".join(f"{k} {v} B" for k, v in c.section_sizes().items()))
 
 
@@ -151,17 +153,34 @@ def train_command(
     eval_every: int = typer.Option(500, help="Evaluate on held-aside images every so many steps."),
     ckpt_every: int = typer.Option(200, help="Write the checkpoint every so many steps."),
     resume: bool = typer.Option(False, help="Continue from OUT/last.safetensors if it exists."),
+    minutes: float = typer.Option(0.0, help="CPU-time budget in minutes (all processes): stop there, and "
+                                            "place --decay-from by time instead of steps. 0: use --steps."),
+    ema: float = typer.Option(0.0, help="Decay of an exponential moving average of the weights, which "
+                                        "evaluation and export then use (0: off)."),
+    snapshot_minutes: float = typer.Option(0.0, help="Also keep OUT/snap-<T>min.safetensors every so many "
+                                                     "CPU minutes (0: off)."),
     n: int = typer.Option(128, help="Channels of the transforms (N)."),
     m: int = typer.Option(192, help="Channels of the latent (M)."),
+    act: str = typer.Option("gdn", help="Nonlinearity of the transforms: gdn or relu."),
+    proxy: str = typer.Option("mixed", help="Quantization proxy for the synthesis: mixed (rounding with "
+                                            "straight-through gradient) or noise (additive uniform noise)."),
+    init_gain: float = typer.Option(1.0, help="Initial scale of the latent (x gain of every level)."),
 ):
     """Train the codec's networks (also under torchrun for several processes)."""
+    from .layers import ACTIVATIONS
     from .model import ModelConfig
     from .train import CHECKPOINT, TrainConfig, run
     if crop % 64:
         raise DCNError("--crop must be a multiple of 64")
+    if proxy not in ("mixed", "noise"):
+        raise DCNError("--proxy must be mixed or noise")
+    if act not in ACTIVATIONS:
+        raise DCNError(f"--act must be one of {', '.join(ACTIVATIONS)}")
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                       decay_from=decay_from, seed=seed, workers=workers, threads=threads,
-                      eval_every=eval_every, ckpt_every=ckpt_every, model=ModelConfig(n, m))
+                      eval_every=eval_every, ckpt_every=ckpt_every, minutes=minutes, ema=ema,
+                      snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain,
+                      model=ModelConfig(n, m, act))
     run(cfg, resume=resume)
     typer.echo(f"checkpoint: {out / CHECKPOINT}")
 

@@ -17,14 +17,21 @@ from .errors import DCNError
 from .imageio import to_image
 from .layers import STRIDE
 from .quality import interpolate
-from .tiling import DECODE_TILE, tiled
+from .tiling import DECODE_TILE, map_tiles, tiled
 from .weights import DecoderWeights, load_decoder
 
 
-def z_table_index(w: DecoderWeights, width: int, height: int) -> np.ndarray:
-    """z has one table per channel; its shape follows from the image size."""
-    shape = (w.n, -(-height // STRIDE), -(-width // STRIDE))
-    return np.broadcast_to(np.arange(shape[0])[:, None, None], shape)
+def z_table_index(n: int, rows: int, cols: int) -> np.ndarray:
+    """z has one table per channel."""
+    return np.broadcast_to(np.arange(n)[:, None, None], (n, rows, cols))
+
+
+def tile_boxes(header: bitstream.Header) -> list[tuple[int, int, int, int]]:
+    """Each coding tile as (top, left, height, width) in z elements, row by row; in y
+    elements multiply by 4, in pixels by 64."""
+    rows, cols = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    t = header.tile // STRIDE
+    return [(r, c, min(t, rows - r), min(t, cols - c)) for r in range(0, rows, t) for c in range(0, cols, t)]
 
 
 @dataclass
@@ -32,6 +39,7 @@ class Latents:
     z: np.ndarray  # (N, h/64, w/64) integers
     y: np.ndarray  # (M, h/16, w/16) integers: round(y - mean)
     indices: np.ndarray  # table index of each element of y
+    boxes: list  # the coding tiles (tile_boxes): the means are predicted tile by tile
 
 
 def check_weights(header: bitstream.Header, weights: DecoderWeights) -> None:
@@ -40,12 +48,41 @@ def check_weights(header: bitstream.Header, weights: DecoderWeights) -> None:
                        f"this decoder has {weights.fingerprint.hex()})")
 
 
-def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
-    check_weights(c.header, weights)
-    z = entropy.decode(c.z, z_table_index(weights, c.header.width, c.header.height), weights.z_tables)
+def decode_tile(sections: tuple[bytes, bytes], box, weights: DecoderWeights):
+    """One tile's z, table indices and y residuals, from its own two sections only."""
+    _, _, h, w = box
+    z = entropy.decode(sections[0], z_table_index(weights.n, h, w), weights.z_tables)
     indices = weights.scale_net.indices(z)
-    y = entropy.decode(c.y, indices, weights.y_tables)
-    return Latents(z, y, indices)
+    return z, entropy.decode(sections[1], indices, weights.y_tables), indices
+
+
+def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
+    """Entropy-decode every tile (in parallel) and assemble the latents of the image."""
+    check_weights(c.header, weights)
+    boxes = tile_boxes(c.header)
+    rows, cols = -(-c.header.height // STRIDE), -(-c.header.width // STRIDE)
+    z = np.zeros((weights.n, rows, cols), np.int32)
+    y = np.zeros((weights.m, 4 * rows, 4 * cols), np.int32)
+    indices = np.zeros(y.shape, np.uint8)
+    for (t, l, h, w), (zt, yt, it) in zip(boxes, map_tiles(lambda a: decode_tile(*a, weights), zip(c.tiles, boxes))):
+        z[:, t:t + h, l:l + w] = zt
+        y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = yt
+        indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
+    return Latents(z, y, indices, boxes)
+
+
+def tile_means(mean_net: torch.nn.Module, z: torch.Tensor, boxes) -> torch.Tensor:
+    """The mean network on each coding tile's z alone, as the encoder ran it: (1, M, h/16, w/16)."""
+    def run(box):
+        t, l, h, w = box
+        return mean_net(z[:, :, t:t + h, l:l + w])
+
+    out = None
+    for (t, l, h, w), mu in zip(boxes, map_tiles(run, boxes)):
+        if out is None:
+            out = mu.new_empty((1, mu.shape[1], 4 * z.shape[2], 4 * z.shape[3]))
+        out[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = mu
+    return out
 
 
 SYNTHESIS_MARGIN = 3  # latent elements: the synthesis' receptive field reaches about 2.4
@@ -59,7 +96,7 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
     z = torch.from_numpy(latents.z).to(device, dtype)[None]
-    y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + mean_net(z)
+    y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + tile_means(mean_net, z, latents.boxes)
     y_hat = y_hat * interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
 
     def run(tile_latent: torch.Tensor) -> torch.Tensor:  # to uint8 at once: a quarter of the memory

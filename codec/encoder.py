@@ -10,12 +10,13 @@ import torch
 from . import bitstream, entropy
 from .alpha import encode_alpha
 from .analysis import Analysis, HyperAnalysis
-from .decoder import Latents, z_table_index
+from .decoder import Latents, tile_boxes, z_table_index
 from .device import resolve
 from .imageio import Picture, load_picture
 from .layers import STRIDE
 from .quality import DEFAULT_QUALITY, check_quality, interpolate
-from .tiling import ENCODE_TILE, tiled
+from .errors import DCNError
+from .tiling import ENCODE_TILE, map_tiles, tiled
 from .weights import ENCODER_FILE, DecoderWeights, default_dir, load_decoder, read_weights, sub_state
 
 
@@ -30,12 +31,13 @@ class EncoderWeights:
 def load_encoder(directory: Path | None = None) -> EncoderWeights:
     tensors, meta, _ = read_weights(Path(directory or default_dir()) / ENCODER_FILE)
     n, m = int(meta["n"]), int(meta["m"])
-    analysis, hyper = Analysis(n, m), HyperAnalysis(n, m)
+    analysis, hyper = Analysis(n, m, meta.get("act", "gdn")), HyperAnalysis(n, m)
     analysis.load_state_dict(sub_state(tensors, "g_a"))
     hyper.load_state_dict(sub_state(tensors, "h_a"))
     return EncoderWeights(analysis.eval(), hyper.eval(), tensors["log_gain"])
 
 
+CODING_TILE = 512  # pixels per side of a coding tile; see bench/tiling for the measurements
 ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 
 
@@ -68,33 +70,56 @@ class Analysed:
     enc: EncoderWeights
     dec: DecoderWeights
     device: torch.device
+    tile: int  # coding tile in pixels, written to the header
 
 
 def prepare(image, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-            tile: int = ENCODE_TILE, progress: bool = False) -> Analysed:
+            tile: int = CODING_TILE, progress: bool = False) -> Analysed:
     dev = resolve(device)
+    if tile < bitstream.TILE_UNIT or tile % bitstream.TILE_UNIT:
+        raise DCNError(f"tile size {tile}: must be a multiple of {bitstream.TILE_UNIT}, at least {bitstream.TILE_UNIT}")
     pic = load_picture(image, max_pixels)
     dec, enc = load_decoder(weights_dir), load_encoder(weights_dir)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
-    return Analysed(pic, analyse(pic.rgb, enc, dev, tile, progress), alpha, enc, dec, dev)
+    return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_TILE, progress), alpha, enc, dec, dev, tile)
+
+
+def code_tile(y: torch.Tensor, enc: EncoderWeights, dec: DecoderWeights):
+    """One coding tile's latent (after gains) -> its z and y sections, and its symbols.
+    The hyper networks see this tile only, so that the tile decodes on its own."""
+    z = torch.round(enc.hyper_analysis(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
+    means = dec.mean_net(z)
+    z_int = z[0].numpy().astype(np.int32)
+    z_bytes = entropy.encode(z_int, z_table_index(dec.n, *z_int.shape[1:]), dec.z_tables)
+    symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
+    indices = dec.scale_net.indices(z_int)
+    return (z_bytes, entropy.encode(symbols, indices, dec.y_tables)), z_int, symbols, indices
 
 
 @torch.no_grad()
 def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
     """The file for one quality (already quantized to the header's precision)."""
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
-    # The hyper networks are small: always on the CPU.
-    z = torch.round(a.enc.hyper_analysis.cpu()(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
-    means = a.dec.mean_net.to("cpu", torch.float32)(z)
-    z_int = z[0].numpy().astype(np.int32)
     width, height = a.picture.size
-    z_bytes = entropy.encode(z_int, z_table_index(a.dec, width, height), a.dec.z_tables)
-    symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
-    indices = a.dec.scale_net.indices(z_int)
-    y_bytes = entropy.encode(symbols, indices, a.dec.y_tables)
-    header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint)
-    data = bitstream.write(bitstream.Container(header, z_bytes, y_bytes, a.alpha))
-    return data, Latents(z_int, symbols, indices)
+    header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile)
+    boxes = tile_boxes(header)
+    a.enc.hyper_analysis.cpu()  # the hyper networks are small: always on the CPU
+    a.dec.mean_net.to("cpu", torch.float32)
+
+    def run(box):
+        t, l, h, w = box
+        return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec)
+
+    coded = map_tiles(run, boxes)
+    z = np.zeros((a.dec.n,) + y.shape[2:], np.int32)[:, ::4, ::4].copy()
+    symbols = np.zeros(y.shape[1:], np.int32)
+    indices = np.zeros(y.shape[1:], np.uint8)
+    for (t, l, h, w), (_, zt, st, it) in zip(boxes, coded):
+        z[:, t:t + h, l:l + w] = zt
+        symbols[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = st
+        indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
+    data = bitstream.write(bitstream.Container(header, tuple(sections for sections, *_ in coded), a.alpha))
+    return data, Latents(z, symbols, indices, boxes)
 
 
 def header_quality(quality: float) -> float:
@@ -103,7 +128,7 @@ def header_quality(quality: float) -> float:
 
 def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto",
            max_pixels: int = bitstream.MAX_PIXELS, weights_dir: Path | None = None,
-           tile: int = ENCODE_TILE, progress: bool = False) -> bytes:
+           tile: int = CODING_TILE, progress: bool = False) -> bytes:
     """Encode a path, file object or Pillow image at a quality in [1, 8]; returns .dcn bytes."""
     quality = header_quality(quality)
     return code(prepare(image, device, max_pixels, weights_dir, tile, progress), quality)[0]

@@ -32,7 +32,8 @@ def load_model(checkpoint: Path) -> tuple[HyperpriorModel, dict, int]:
     cfg = json.loads(meta["config"])
     model = HyperpriorModel(ModelConfig(**cfg["model"]))
     tensors = load_file(str(checkpoint))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."  # the average, if kept
+    model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     return model.eval(), cfg, int(meta["step"])
 
 
@@ -105,7 +106,7 @@ def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_im
         total += ref.numel()
 
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    meta = {"n": str(model.config.n), "m": str(model.config.m), "lambdas": json.dumps(LAMBDAS),
+    meta = {"n": str(model.config.n), "m": str(model.config.m), "act": model.config.act, "lambdas": json.dumps(LAMBDAS),
             "step": str(step)}
     decoder = {k: v for k, v in state.items() if k.startswith(("g_s.", "h_s_mean."))}
     decoder["log_inv_gain"] = state["log_inv_gain"]

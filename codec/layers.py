@@ -32,6 +32,18 @@ class GDN(nn.Module):
         return x * norm if self.inverse else x / norm
 
 
+ACTIVATIONS = ("gdn", "relu")
+
+
+def activation(kind: str, channels: int, inverse: bool = False) -> nn.Module:
+    """The nonlinearity between the transforms' convolutions: GDN/IGDN, or a cheaper ReLU."""
+    if kind == "gdn":
+        return GDN(channels, inverse)
+    if kind == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {kind!r} (choose from {', '.join(ACTIVATIONS)})")
+
+
 def conv(cin: int, cout: int, k: int = 5, stride: int = 2) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2)
 

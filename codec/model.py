@@ -1,5 +1,6 @@
 """The full variable-rate mean-scale hyperprior, as trained. Coding uses its parts
 separately (encoder.py, decoder.py); this module is for training and export only."""
+import math
 from dataclasses import dataclass, asdict
 
 import torch
@@ -15,6 +16,7 @@ from .synthesis import HyperSynthesis, Synthesis
 class ModelConfig:
     n: int = 128
     m: int = 192
+    act: str = "gdn"  # nonlinearity of the analysis and synthesis transforms
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -30,9 +32,9 @@ class HyperpriorModel(nn.Module):
         super().__init__()
         n, m = config.n, config.m
         self.config = config
-        self.g_a = Analysis(n, m)
+        self.g_a = Analysis(n, m, config.act)
         self.h_a = HyperAnalysis(n, m)
-        self.g_s = Synthesis(n, m)
+        self.g_s = Synthesis(n, m, config.act)
         self.h_s_mean = HyperSynthesis(n, m)
         self.h_s_scale = HyperSynthesis(n, m)
         self.z_density = FactorizedDensity(n)
@@ -41,24 +43,45 @@ class HyperpriorModel(nn.Module):
         self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, m).clone())
         self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, m).clone())
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor) -> dict:
+    def scale_latent_init(self, factor: float) -> None:
+        """Multiply every gain by factor (and the inverse gains by 1/factor) before training.
+
+        At the default initialisation y is ~0.03 and rounds to 0 everywhere, so the synthesis
+        sees nothing until the analysis has grown its outputs; a larger gain starts it live.
+        """
+        with torch.no_grad():
+            self.log_gain += math.log(factor)
+            self.log_inv_gain -= math.log(factor)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor, proxy: str = "mixed") -> dict:
         """x in [0,1], (B,3,H,W) with H, W multiples of 64; level: (B,) indices into LAMBDAS.
 
-        Mixed quantization (Minnen & Singh 2020): additive noise for the rate terms, rounding
-        with a straight-through gradient for what the synthesis sees.
+        proxy "mixed" (Minnen & Singh 2020): additive noise for the rate terms, rounding with a
+        straight-through gradient for what the synthesis sees; "noise": additive noise for
+        both (Ballé et al. 2017). In eval mode the rates are those of the rounded values, as coded.
         """
         gain = torch.exp(self.log_gain[level])[:, :, None, None]
         inv_gain = torch.exp(self.log_inv_gain[level])[:, :, None, None]
         y = self.g_a(x) * gain
         z = self.h_a(y)
-        z_lik = self.z_density.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
+        if self.training and proxy == "noise":
+            z_tilde = _noisy(z)
+            means, scales = self.h_s_mean(z_tilde), self.h_s_scale(z_tilde)
+            y_tilde = _noisy(y)
+            return {"x_hat": self.g_s(y_tilde * inv_gain), "y_lik": gaussian_likelihood(y_tilde, means, scales),
+                    "z_lik": self.z_density.likelihood(z_tilde)}
         z_hat = ste_round(z)
+        z_lik = self.z_density.likelihood(_noisy(z) if self.training else z_hat)
         means = self.h_s_mean(z_hat)
         scales = self.h_s_scale(z_hat)
-        y_lik = gaussian_likelihood(y + torch.empty_like(y).uniform_(-0.5, 0.5), means, scales)
         y_hat = ste_round(y - means) + means
+        y_lik = gaussian_likelihood(_noisy(y) if self.training else y_hat, means, scales)
         x_hat = self.g_s(y_hat * inv_gain)
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+def _noisy(x: torch.Tensor) -> torch.Tensor:
+    return x + torch.empty_like(x).uniform_(-0.5, 0.5)
 
 
 def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor) -> dict:

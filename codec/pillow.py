@@ -20,7 +20,7 @@ class DcnImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         head = self.fp.read(bitstream.HEADER.size)
         try:
-            header, _ = bitstream.peek_header(head, max_pixels=2 ** 62)
+            header = bitstream.peek_header(head, max_pixels=2 ** 62)
         except DCNError as exc:
             raise SyntaxError(str(exc)) from None
         self._size = (header.width, header.height)

@@ -1,15 +1,15 @@
 """Decoder-side networks: z -> (means, scales) of y, and quantized y -> image."""
 from torch import nn
 
-from .layers import GDN, deconv, conv
+from .layers import activation, deconv, conv
 
 
 class Synthesis(nn.Sequential):
-    """Four stride-2 5x5 transposed convolutions with inverse GDN: y -> image."""
+    """Four stride-2 5x5 transposed convolutions with inverse GDN (or ReLU): y -> image."""
 
-    def __init__(self, n: int, m: int):
-        super().__init__(deconv(m, n), GDN(n, True), deconv(n, n), GDN(n, True),
-                         deconv(n, n), GDN(n, True), deconv(n, 3))
+    def __init__(self, n: int, m: int, act: str = "gdn"):
+        super().__init__(deconv(m, n), activation(act, n, True), deconv(n, n), activation(act, n, True),
+                         deconv(n, n), activation(act, n, True), deconv(n, 3))
 
 
 class HyperSynthesis(nn.Sequential):

@@ -33,6 +33,7 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
     boxes = [(t, l, min(th, h - t), min(tw, w - l)) for t in range(0, h, th) for l in range(0, w, tw)]
     workers = workers or torch.get_num_threads()
 
+    @torch.no_grad()  # grad mode is per thread: the pool's threads would record graphs
     def run(box):
         t, l, th, tw = box
         t0, l0 = max(0, t - margin), max(0, l - margin)
@@ -56,6 +57,23 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
         torch.set_num_threads(threads)
         if bar is not None:
             bar.close()
+
+
+def map_tiles(fn: Callable, items, workers: int | None = None) -> list:
+    """[fn(item) for item in items], in a thread pool with torch single-threaded inside,
+    so the tiles share the cores instead of each op sharing them."""
+    items = list(items)
+    workers = min(workers or torch.get_num_threads(), len(items))
+    fn = torch.no_grad()(fn)  # grad mode is per thread: the pool's threads would record graphs
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # also when sequential: a convolution's float sums depend on its thread count
+    try:
+        if workers <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, items))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _assemble(results, x: torch.Tensor, scale: Fraction, bar=None) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """`dcn train`: CPU-friendly training of the variable-rate hyperprior, resumable and
 DistributedDataParallel-ready (launch under torchrun for several processes)."""
+import copy
 import csv
 import json
 import math
@@ -37,19 +38,38 @@ class TrainConfig:
     holdout: int = 4
     eval_every: int = 500
     ckpt_every: int = 200
+    minutes: float = 0.0  # >0: stop after this much CPU time; the lr schedule follows it, not steps
+    ema: float = 0.0  # >0: keep an exponential moving average of the weights (evaluated, exported)
+    snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
+    proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
+    init_gain: float = 1.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
+def progress(cfg: TrainConfig, step: int, cpu_seconds: float) -> float:
+    """How far the run is, 0..1: by CPU time under a time budget, else by steps."""
+    return cpu_seconds / (60 * cfg.minutes) if cfg.minutes else step / cfg.steps
+
+
+def learning_rate(cfg: TrainConfig, step: int, cpu_seconds: float = 0.0) -> float:
     if step < cfg.warmup:
         return cfg.lr * (0.1 + 0.9 * step / cfg.warmup)
-    return cfg.lr * (0.1 if step >= cfg.decay_from * cfg.steps else 1.0)
+    return cfg.lr * (0.1 if progress(cfg, step, cpu_seconds) >= cfg.decay_from else 1.0)
+
+
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step: int) -> None:
+    """Weight averaging: smooths Adam's noise at any point of a run, not only after the decay."""
+    decay = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
 
 
 def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, cpu_seconds: float,
-                    wall_seconds: float) -> None:
-    """Model, Adam state and RNG state in one safetensors file, written atomically."""
+                    wall_seconds: float, ema=None) -> None:
+    """Model (and its average), Adam state and RNG state in one safetensors file, written atomically."""
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.contiguous() for k, v in ema.state_dict().items()})
     for i, p in enumerate(opt.param_groups[0]["params"]):
         for k, v in opt.state.get(p, {}).items():
             tensors[f"opt.{i}.{k}"] = v.contiguous() if v.dim() else v.reshape(1)
@@ -61,12 +81,15 @@ def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, cpu_sec
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, opt) -> tuple[int, float, float]:
+def load_checkpoint(path: Path, model, opt, ema=None) -> tuple[int, float, float]:
     from safetensors import safe_open
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    if ema is not None:
+        prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."
+        ema.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     for i, p in enumerate(opt.param_groups[0]["params"]):
         state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
         if state:
@@ -137,10 +160,15 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
 
     model = HyperpriorModel(cfg.model).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    if cfg.init_gain != 1.0:
+        model.scale_latent_init(cfg.init_gain)
+    ema = copy.deepcopy(model) if cfg.ema else None
     step, cpu_seconds, wall_seconds = 0, 0.0, 0.0
     if resume and ckpt.exists():
-        step, cpu_seconds, wall_seconds = load_checkpoint(ckpt, model, opt)
+        step, cpu_seconds, wall_seconds = load_checkpoint(ckpt, model, opt, ema)
         model.to(device, memory_format=torch.channels_last)
+        if ema is not None:
+            ema.to(device, memory_format=torch.channels_last)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
     dataset = CropDataset(images, cfg.crop, cfg.seed)
@@ -159,37 +187,52 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     if rank == 0 and progress:
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True)
+    snapshots = int(cpu_seconds // (60 * cfg.snapshot_minutes)) if cfg.snapshot_minutes else 0
     t_last, w_last = time.process_time(), time.perf_counter()
     for x, level in loader:
         x = x.to(device).contiguous(memory_format=torch.channels_last)
         level = level.to(device)
-        lr = learning_rate(cfg, step)
+        lr = learning_rate(cfg, step, cpu_seconds)
         for g in opt.param_groups:
             g["lr"] = lr
-        out_ = net(x, level)
+        out_ = net(x, level, cfg.proxy)
         losses = rd_loss(out_, x, level)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg.clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
+        if ema is not None:
+            update_ema(ema, model, cfg.ema, step)
         step += 1
         now, w_now = time.process_time(), time.perf_counter()
-        cpu_seconds += now - t_last
+        spent = now - t_last
+        if world > 1 and cfg.minutes:  # the run's CPU time, the same on every replica: same lr, same last step
+            spent = torch.tensor([spent], dtype=torch.float64)
+            dist.all_reduce(spent)
+            spent = float(spent)
+        cpu_seconds += spent
         wall_seconds += w_now - w_last
         t_last, w_last = now, w_now
+        done = step == cfg.steps or bool(cfg.minutes and cpu_seconds >= 60 * cfg.minutes)
         if rank == 0:
             psnr = float(torch.mean(-10 * torch.log10(losses["mse"].clamp_min(1e-10))))
             bpp = float(losses["bpp"].mean())
-            ev = evaluate(model, held) if held and step % cfg.eval_every == 0 else None
+            ev = evaluate(ema if ema is not None else model, held) if held and step % cfg.eval_every == 0 else None
             writer.writerow([step, round(cpu_seconds, 1), round(wall_seconds, 1), f"{losses['loss'].item():.4f}", f"{bpp:.4f}",
                              f"{psnr:.3f}", f"{lr:.2e}", json.dumps(ev) if ev else ""])
             if bar:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses['loss'].item():.3f}", bpp=f"{bpp:.3f}", psnr=f"{psnr:.2f}")
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            if step % cfg.ckpt_every == 0 or done:
                 log.flush()
-                save_checkpoint(ckpt, model, opt, step, cfg, cpu_seconds, wall_seconds)
+                save_checkpoint(ckpt, model, opt, step, cfg, cpu_seconds, wall_seconds, ema)
+            if cfg.snapshot_minutes and cpu_seconds >= 60 * cfg.snapshot_minutes * (snapshots + 1):
+                snapshots += 1
+                save_checkpoint(out / f"snap-{snapshots * cfg.snapshot_minutes:g}min.safetensors", model, opt,
+                                step, cfg, cpu_seconds, wall_seconds, ema)
+        if done:
+            break
     if bar:
         bar.close()
     if log:

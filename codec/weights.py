@@ -81,7 +81,7 @@ def fingerprint(raw: bytes) -> bytes:
 def load_decoder(directory: Path | None = None) -> DecoderWeights:
     tensors, meta, raw = read_weights(Path(directory or default_dir()) / DECODER_FILE)
     n, m = int(meta["n"]), int(meta["m"])
-    synthesis, mean_net = Synthesis(n, m), HyperSynthesis(n, m)
+    synthesis, mean_net = Synthesis(n, m, meta.get("act", "gdn")), HyperSynthesis(n, m)
     synthesis.load_state_dict(sub_state(tensors, "g_s"))
     mean_net.load_state_dict(sub_state(tensors, "h_s_mean"))
     return DecoderWeights(synthesis.eval(), mean_net.eval(), IntegerScaleNet.from_state_dict(tensors),

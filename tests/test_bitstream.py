@@ -15,16 +15,24 @@ headers = st.builds(
     height=st.integers(1, 2 ** 10),
     quality=st.integers(1000, 8000).map(lambda q: q / 1000),
     fingerprint=st.binary(min_size=4, max_size=4),
+    tile=st.integers(1, 40).map(lambda t: 64 * t),
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(headers, st.binary(max_size=64), st.binary(max_size=256), st.binary(min_size=1, max_size=32))
-def test_container_round_trip(header, z, y, alpha):
-    c = bitstream.Container(header, z, y, alpha if header.has_alpha else b"")
-    data = bitstream.write(c)
-    assert len(data) == bitstream.OVERHEAD + len(c.z) + len(c.y) + len(c.alpha)
-    assert bitstream.read(data, max_pixels=2 ** 40) == c
+@given(headers, st.data(), st.binary(min_size=1, max_size=32))
+def test_container_round_trip(header, data, alpha):
+    rows, cols = header.grid
+    if rows * cols > 2000:
+        header = bitstream.Header(header.mode, header.width, header.height, header.quality, header.fingerprint,
+                                  64 * 1024)
+        rows, cols = header.grid
+    sections = st.tuples(st.binary(max_size=16), st.binary(max_size=32))
+    tiles = tuple(data.draw(st.lists(sections, min_size=rows * cols, max_size=rows * cols)))
+    c = bitstream.Container(header, tiles, alpha if header.has_alpha else b"")
+    raw = bitstream.write(c)
+    assert len(raw) == sum(c.section_sizes().values())  # header, tile index, sections, alpha, checksum
+    assert bitstream.read(raw, max_pixels=2 ** 40) == c
 
 
 @settings(max_examples=300, deadline=None)
@@ -36,15 +44,22 @@ def test_reader_never_fails_with_a_foreign_error(data):
         pass
 
 
-def test_fixed_overhead_is_small():
-    assert bitstream.OVERHEAD <= 40
+def test_overhead_is_small():
+    """25-byte header, 8 bytes per tile, 4-byte checksum."""
+    h = bitstream.Header("RGB", 768, 512, 4.0, b"abcd", 512)
+    assert len(bitstream.write(bitstream.Container(h, ((b"", b""), (b"", b""))))) == 25 + 2 * 8 + 4
 
 
 def test_claimed_size_is_bounded_before_allocation():
-    h = bitstream.Header("RGB", 100000, 100000, 4.0, b"abcd")
-    data = bitstream.write(bitstream.Container(h, b"", b""))
+    h = bitstream.Header("RGB", 100000, 100000, 4.0, b"abcd", 64 * 2000)
+    data = bitstream.write(bitstream.Container(h, ((b"", b""),)))
     with pytest.raises(DCNError, match="limit"):
         bitstream.read(data)
+    # a tile grid larger than the file is refused before its index is read
+    h = bitstream.Header("RGB", 2 ** 13, 2 ** 13, 4.0, b"abcd", 64)
+    data = bitstream.write(bitstream.Container(h, ((b"", b""),) * 128 ** 2))
+    with pytest.raises(DCNError, match="truncated"):
+        bitstream.read(data[:100] + data[-4:])
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +94,11 @@ def test_sections_with_valid_checksum_but_garbage_content(small_file):
     import zlib
     rng = np.random.default_rng(0)
     c = bitstream.read(small_file)
+    (z0, y0), = c.tiles
     for _ in range(200):
-        z = bytes(rng.integers(0, 256, len(c.z), dtype=np.uint8)) if rng.random() < 0.5 else c.z
-        y = bytes(rng.integers(0, 256, rng.integers(0, 3) * 4 + len(c.y), dtype=np.uint8))
+        z = bytes(rng.integers(0, 256, len(z0), dtype=np.uint8)) if rng.random() < 0.5 else z0
+        y = bytes(rng.integers(0, 256, rng.integers(0, 3) * 4 + len(y0), dtype=np.uint8))
         alpha = c.alpha if rng.random() < 0.5 else bytes(rng.integers(0, 256, len(c.alpha), dtype=np.uint8))
-        data = bitstream.write(bitstream.Container(c.header, z, y, alpha))
+        data = bitstream.write(bitstream.Container(c.header, ((z, y),), alpha))
         assert zlib.crc32(data[:-4]) == bitstream.CRC.unpack_from(data, len(data) - 4)[0]
         _decode_or_error(data, 20, 12)

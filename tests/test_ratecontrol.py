@@ -61,7 +61,7 @@ def test_unreachable_targets(photo, tmp_path):
         codec.encode(photo, target_psnr=99)
     with pytest.warns(UserWarning, match="not met"):
         data = codec.encode(photo, target_size=50, best_effort=True)
-    assert bitstream.peek_header(data)[0].quality == 1.0
+    assert bitstream.peek_header(data).quality == 1.0
     src, out = tmp_path / "p.png", tmp_path / "p.dcn"
     photo.save(src)
     r = run_cli("dcn", "encode", src, out, "--target-size", "50")
@@ -75,7 +75,7 @@ def test_pillow_open_and_save(tmp_path):
     img = make_image(90, 70, mode="RGBA")
     path = tmp_path / "x.dcn"
     img.save(path, quality=6)
-    assert bitstream.peek_header(path.read_bytes())[0].quality == 6
+    assert bitstream.peek_header(path.read_bytes()).quality == 6
     renamed = tmp_path / "x.bin"
     shutil.copy(path, renamed)
     with Image.open(renamed) as opened:

@@ -78,3 +78,52 @@ def test_export_gives_working_weights(image_dir, tmp_path):
     assert out.size == (70, 50)
     with pytest.raises(DCNError, match="other weights"):
         codec.decode(data)  # the shipped weights are not these
+
+
+def test_cpu_budget_stops_the_run_and_keeps_snapshots(image_dir, tmp_path):
+    from safetensors import safe_open
+    run(config(image_dir, tmp_path / "run", 10 ** 6, minutes=0.03, snapshot_minutes=0.01, eval_every=10 ** 6),
+        progress=False)
+    with safe_open(str(tmp_path / "run" / "last.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert 1.8 <= float(meta["cpu_seconds"]) < 30 and 0 < int(meta["step"]) < 10 ** 6
+    snaps = sorted((tmp_path / "run").glob("snap-*min.safetensors"))
+    assert [p.name for p in snaps] == ["snap-0.01min.safetensors", "snap-0.02min.safetensors",
+                                       "snap-0.03min.safetensors"]
+
+
+def test_learning_rate_follows_the_cpu_clock_under_a_budget():
+    from codec.train import learning_rate
+    cfg = TrainConfig(data="", out="", steps=10 ** 6, lr=1e-3, warmup=10, minutes=10, decay_from=0.5)
+    assert learning_rate(cfg, 100, cpu_seconds=299) == 1e-3
+    assert learning_rate(cfg, 100, cpu_seconds=301) == pytest.approx(1e-4)
+
+
+def test_relu_ema_noise_recipe_exports_the_average(image_dir, tmp_path):
+    run(config(image_dir, tmp_path / "run", 3, ema=0.5, proxy="noise", init_gain=4.0,
+               model=ModelConfig(n=8, m=12, act="relu")), progress=False)
+    ckpt = load_file(str(tmp_path / "run" / "last.safetensors"))
+    r = subprocess.run([sys.executable, "-m", "codec", "export", str(tmp_path / "run" / "last.safetensors"),
+                        "--out", str(tmp_path / "w"), "--calibration", str(image_dir)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    shipped = load_file(str(tmp_path / "w" / "decoder.safetensors"))
+    assert torch.equal(shipped["g_s.0.weight"], ckpt["ema.g_s.0.weight"])
+    assert not torch.equal(shipped["g_s.0.weight"], ckpt["model.g_s.0.weight"])
+    img = make_image(70, 50)
+    out = codec.decode(codec.encode(img, quality=3, weights_dir=tmp_path / "w"), weights_dir=tmp_path / "w")
+    assert out.size == (70, 50)
+
+
+def test_eval_forward_is_deterministic_and_rates_the_rounded_latent():
+    from codec.model import HyperpriorModel
+    torch.manual_seed(0)
+    model = HyperpriorModel(TINY).eval()
+    model.scale_latent_init(8.0)
+    x = torch.rand(1, 3, 64, 64)
+    a, b = model(x, torch.tensor([5])), model(x, torch.tensor([5]))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    model.train()
+    c = model(x, torch.tensor([5]))
+    assert not torch.equal(a["y_lik"], c["y_lik"])  # training rates the noisy latent

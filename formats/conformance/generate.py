@@ -36,25 +36,27 @@ def symbol_hash(data: bytes) -> str:
     return h.hexdigest()
 
 
-def cases() -> dict[str, tuple[Image.Image, float]]:
+def cases() -> dict[str, tuple[Image.Image, float, int]]:
+    """name -> (image, quality, coding tile)."""
     sample = Image.open(SAMPLE).convert("RGB")
     crop = sample.crop((100, 60, 196, 124))
     rgba = crop.convert("RGBA")
     rgba.putalpha(crop.convert("L").point(lambda v: 255 if v > 100 else v))
     return {
-        "sample-q1.dcn": (sample, 1.0),
-        "sample-q4.5.dcn": (sample, 4.5),
-        "sample-q8.dcn": (sample, 8.0),
-        "crop-grey-q3.dcn": (crop.convert("L"), 3.0),
-        "crop-rgba-q6.dcn": (rgba, 6.0),
-        "pixel-1x1-q5.dcn": (sample.crop((0, 0, 1, 1)), 5.0),
+        "sample-q1.dcn": (sample, 1.0, 512),
+        "sample-q4.5.dcn": (sample, 4.5, 512),
+        "sample-q8.dcn": (sample, 8.0, 512),
+        "sample-q4-tiles64.dcn": (sample, 4.0, 64),
+        "crop-grey-q3.dcn": (crop.convert("L"), 3.0, 512),
+        "crop-rgba-q6.dcn": (rgba, 6.0, 512),
+        "pixel-1x1-q5.dcn": (sample.crop((0, 0, 1, 1)), 5.0, 512),
     }
 
 
 def main() -> None:
     manifest = {"weights": load_decoder().fingerprint.hex(), "files": {}}
-    for name, (img, q) in cases().items():
-        data = codec.encode(img, quality=q)
+    for name, (img, q, tile) in cases().items():
+        data = codec.encode(img, quality=q, tile=tile)
         (HERE / name).write_bytes(data)
         decoded = codec.decode(data)
         manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "symbols": symbol_hash(data),

@@ -1,0 +1,146 @@
+"""Training recipes compared at an equal CPU budget (issue #9).
+
+Each variant is `dcn train` from scratch with one torch thread and in-process data
+loading, so that the process's CPU time is the whole cost; it stops after --minutes of
+CPU time (the lr decay is placed by time) and keeps a snapshot every 5 CPU minutes.
+Two variants run side by side on a 2-core machine.
+
+    python bench/training/compare.py train base relu          # trains (in parallel)
+    python bench/training/compare.py eval                     # every snapshot on kodim01-08
+    python bench/training/compare.py report                   # table + plot
+
+Evaluation is the one from the issue: forward pass (rounded latents), mean PSNR and mean
+rate from the likelihoods on kodim01-08, at the level of lambda = 0.013 (quality 4) and
+the three below it; PSNR at 0.46 bpp is interpolated on log(bpp) between the nearest two.
+"""
+import argparse
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "runs" / "cmp"
+RESULTS = Path(__file__).resolve().parent / "results.json"
+LEVELS = (0, 1, 2, 3)  # lambda 0.0018 ... 0.013: the rates around 0.46 bpp
+TARGET_BPP = 0.46
+
+# name -> (what changes against the base recipe, extra `dcn train` options)
+VARIANTS = {
+    "base": ("GDN N=128 M=192, batch 8 of 128², Adam 1e-3, ×0.1 at 85 %", []),
+    "relu": ("ReLU instead of GDN/IGDN", ["--act", "relu"]),
+    "narrow": ("N=64 M=128", ["--n", "64", "--m", "128"]),
+    "lr2e-3": ("Adam 2e-3", ["--lr", "2e-3"]),
+    "ema": ("EMA of the weights (0.999), no lr decay", ["--ema", "0.999", "--decay-from", "2"]),
+    "batch4": ("batch 4 (twice the steps)", ["--batch", "4"]),
+    "noise": ("additive-noise proxy for the synthesis too", ["--proxy", "noise"]),
+    "gain16": ("latent initialised 16× larger (no dead start)", ["--init-gain", "16"]),
+}
+
+
+def train(names: list[str], minutes: float, data: Path) -> None:
+    procs = []
+    for name in names:
+        out = RUNS / name
+        cmd = [sys.executable, "-m", "codec.train", str(data), "--out", str(out), "--steps", "100000000",
+               "--threads", "1", "--workers", "0", "--minutes", str(minutes), "--snapshot-minutes", "5",
+               "--eval-every", "1000000000", "--ckpt-every", "500", *VARIANTS[name][1]]
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(RUNS / f"{name}.out", "w")
+        procs.append(subprocess.Popen(["nice", "-n", "5", *cmd], cwd=ROOT, stdout=log, stderr=log))
+    for p in procs:
+        p.wait()
+
+
+def psnr_at(points: list[tuple[float, float]], bpp: float) -> float:
+    """PSNR at a rate, linear in log(bpp) between (or beyond) the nearest two measured points."""
+    points = sorted(points)
+    i = max(1, min(len(points) - 1, sum(b < bpp for b, _ in points)))
+    (b0, p0), (b1, p1) = points[i - 1], points[i]
+    return p0 + (p1 - p0) * (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
+
+
+def evaluate_all(kodak: Path) -> None:
+    import torch
+
+    from codec.data import load_rgb
+    from codec.export import load_model
+    from codec.train import evaluate
+    torch.set_num_threads(1)
+    images = [load_rgb(kodak / f"kodim{i:02d}.png") for i in range(1, 9)]
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for run in sorted(p for p in RUNS.iterdir() if p.is_dir()):
+        for snap in sorted(run.glob("snap-*min.safetensors"), key=lambda p: float(p.stem[5:-3])):
+            key = f"{run.name}/{snap.stem}"
+            if key in results:
+                continue
+            model, cfg, step = load_model(snap)
+            from safetensors import safe_open
+            with safe_open(str(snap), "pt") as f:
+                meta = f.metadata()
+            ev = evaluate(model, images, LEVELS)
+            points = [(ev[f"q{lv + 1}_bpp"], ev[f"q{lv + 1}_psnr"]) for lv in LEVELS]
+            results[key] = {"variant": run.name, "cpu_minutes": float(meta["cpu_seconds"]) / 60,
+                            "wall_minutes": float(meta["wall_seconds"]) / 60, "step": step,
+                            "crops_per_s": step * cfg["batch"] / float(meta["cpu_seconds"]),
+                            "psnr_at_0.46": psnr_at(points, TARGET_BPP), **ev}
+            print(key, json.dumps(results[key]), flush=True)
+            RESULTS.write_text(json.dumps(results, indent=1))
+
+
+def report() -> None:
+    results = json.loads(RESULTS.read_text())
+    final = {}
+    for r in results.values():
+        if r["variant"] not in final or r["cpu_minutes"] > final[r["variant"]]["cpu_minutes"]:
+            final[r["variant"]] = r
+    head = " | ".join(f"q{lv + 1} PSNR / bpp" for lv in LEVELS).replace("q4 ", "q4 (λ=0.013) ")
+    lines = [f"| variant | change | CPU min | steps | crops/s | {head} | PSNR @ 0.46 bpp |",
+             "|---" * (6 + len(LEVELS)) + "|"]
+    for name, r in sorted(final.items(), key=lambda kv: -kv[1]["psnr_at_0.46"]):
+        cells = " | ".join(f"{r[f'q{lv + 1}_psnr']:.2f} / {r[f'q{lv + 1}_bpp']:.3f}" for lv in LEVELS)
+        lines.append(f"| {name} | {VARIANTS.get(name, ('?',))[0]} | {r['cpu_minutes']:.1f} | {r['step']} | "
+                     f"{r['crops_per_s']:.1f} | {cells} | **{r['psnr_at_0.46']:.2f}** |")
+    table = "\n".join(lines)
+    (RESULTS.parent / "table.md").write_text(table + "\n")
+    print(table)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in sorted(final, key=lambda n: -final[n]["psnr_at_0.46"]):
+        pts = sorted((r["cpu_minutes"], r["psnr_at_0.46"]) for r in results.values() if r["variant"] == name)
+        ax.plot(*zip(*pts), marker="o", label=name)
+    ax.axhline(27.7, color="grey", ls="--", lw=1, label="JPEG (kodim01-08, 0.46 bpp)")
+    ax.axhline(25.0, color="grey", ls=":", lw=1, label="30-min target")
+    ax.set_xlabel("CPU minutes (one core)")
+    ax.set_ylabel("PSNR at 0.46 bpp, kodim01-08 (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS.parent / "quality-vs-cpu.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("names", nargs="+", choices=sorted(VARIANTS))
+    t.add_argument("--minutes", type=float, default=20)
+    t.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train")
+    e = sub.add_parser("eval")
+    e.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
+    sub.add_parser("report")
+    args = parser.parse_args()
+    if args.cmd == "train":
+        train(args.names, args.minutes, args.data)
+    elif args.cmd == "eval":
+        evaluate_all(args.kodak)
+    else:
+        report()
+
+
+if __name__ == "__main__":
+    main()
