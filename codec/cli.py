@@ -77,8 +77,8 @@ def encode_command(
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
     best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(512, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
-                                       "on their own. Larger: slightly smaller files, less parallel decoding."),
+    tile: int = typer.Option(128, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
+                                       "on their own. The default matches the training crops (see bench/README.md)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""

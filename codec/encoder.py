@@ -37,7 +37,7 @@ def load_encoder(directory: Path | None = None) -> EncoderWeights:
     return EncoderWeights(analysis.eval(), hyper.eval(), tensors["log_gain"])
 
 
-CODING_TILE = 512  # pixels per side of a coding tile; see bench/tiling for the measurements
+CODING_TILE = 128  # pixels: the training crop, so the hyper networks see what they were trained on (bench/results/tiling-rate-*)
 ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 
 
@@ -84,21 +84,25 @@ def prepare(image, device: str = "auto", max_pixels: int = bitstream.MAX_PIXELS,
     return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_TILE, progress), alpha, enc, dec, dev, tile)
 
 
-def code_tile(y: torch.Tensor, enc: EncoderWeights, dec: DecoderWeights):
+def code_tile(y: torch.Tensor, enc: EncoderWeights, dec: DecoderWeights, sections: bool = True):
     """One coding tile's latent (after gains) -> its z and y sections, and its symbols.
-    The hyper networks see this tile only, so that the tile decodes on its own."""
+    The hyper networks see this tile only, so that the tile decodes on its own.
+    sections=False: the symbols only (what a reconstruction needs), no entropy coding."""
     z = torch.round(enc.hyper_analysis(y)).clamp(-entropy.MAX_ABS, entropy.MAX_ABS)
     means = dec.mean_net(z)
     z_int = z[0].numpy().astype(np.int32)
-    z_bytes = entropy.encode(z_int, z_table_index(dec.n, *z_int.shape[1:]), dec.z_tables)
     symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
+    if not sections:
+        return None, z_int, symbols, 0
+    z_bytes = entropy.encode(z_int, z_table_index(dec.n, *z_int.shape[1:]), dec.z_tables)
     indices = dec.scale_net.indices(z_int)
     return (z_bytes, entropy.encode(symbols, indices, dec.y_tables)), z_int, symbols, indices
 
 
 @torch.no_grad()
-def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
-    """The file for one quality (already quantized to the header's precision)."""
+def code(a: Analysed, quality: float, sections: bool = True) -> tuple[bytes | None, Latents]:
+    """The file for one quality (already quantized to the header's precision) and its
+    latents; sections=False: the latents only (no file, no table indices)."""
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
     width, height = a.picture.size
     header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile)
@@ -108,7 +112,7 @@ def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
 
     def run(box):
         t, l, h, w = box
-        return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec)
+        return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec, sections)
 
     coded = map_tiles(run, boxes)
     z = np.zeros((a.dec.n,) + y.shape[2:], np.int32)[:, ::4, ::4].copy()
@@ -118,7 +122,9 @@ def code(a: Analysed, quality: float) -> tuple[bytes, Latents]:
         z[:, t:t + h, l:l + w] = zt
         symbols[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = st
         indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
-    data = bitstream.write(bitstream.Container(header, tuple(sections for sections, *_ in coded), a.alpha))
+    if not sections:
+        return None, Latents(z, symbols, indices, boxes)
+    data = bitstream.write(bitstream.Container(header, tuple(s for s, *_ in coded), a.alpha))
     return data, Latents(z, symbols, indices, boxes)
 
 

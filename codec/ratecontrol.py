@@ -1,8 +1,9 @@
 """Rate control: the quality that meets a file-size or PSNR target.
 
 The analysis transform runs once; each probe re-runs only the gains, the small hyper
-networks and the entropy coder (plus the synthesis, for a PSNR target). The search is a
-safeguarded false position on log-size (or PSNR) against quality, bracketed by [1, 8].
+networks and the entropy coder (for a PSNR target: the hyper networks and the synthesis,
+and the file is coded once at the end). The search is a safeguarded false position on
+log-size (or PSNR) against quality, bracketed by [1, 8].
 """
 import math
 import warnings
@@ -111,20 +112,20 @@ def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[b
     pic = a.picture
     w, h = pic.size
 
-    def measure(q):
-        data, latents = code(a, q)
+    def measure(q):  # the symbols suffice for the pixels: the file is coded once, at the end
+        _, latents = code(a, q, sections=False)
         rgb = synthesize(latents, a.dec, q, w, h, a.device)
         if pic.mode in ("L", "LA"):
             grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
             p = psnr_rgb(grey, pic.rgb[..., 0])
         else:
             p = psnr_rgb(rgb, pic.rgb)
-        return p, data
+        return p, None
 
-    (q, p, data), met = _search(measure, target_db, False, 0.1, slope=1.5)
+    (q, p, _), met = _search(measure, target_db, False, 0.1, slope=1.5)
     if not met:
         _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
-    return data, q, p
+    return code(a, q)[0], q, p
 
 
 def _unmet(message: str, best_effort: bool) -> None:
