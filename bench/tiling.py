@@ -100,7 +100,7 @@ def memory(sizes: list[int], out: Path) -> None:
     lines = [f"# Large images: peak memory and throughput, {time.strftime('%Y-%m-%d')}", "",
              f"Command: `python bench/tiling.py memory --sizes {' '.join(map(str, sizes))} --out {out}`", "",
              "Whole processes under /usr/bin/time -v, quality 4. Tiled: the default options "
-             "(analysis and synthesis in 256-px network tiles, 512-px coding tiles). Untiled: "
+             "(analysis and synthesis in 256-px network tiles, 128-px coding tiles). Untiled: "
              "the same code with the analysis / synthesis network run on the whole image at once.", "",
              "| image | run | encode wall (s) | encode MP/s | encode peak RSS (MB) | decode wall (s) "
              "| decode MP/s | decode peak RSS (MB) | file bytes |", "|---|---|---|---|---|---|---|---|---|"]

@@ -164,7 +164,8 @@ def train_command(
     act: str = typer.Option("gdn", help="Nonlinearity of the transforms: gdn or relu."),
     proxy: str = typer.Option("mixed", help="Quantization proxy for the synthesis: mixed (rounding with "
                                             "straight-through gradient) or noise (additive uniform noise)."),
-    init_gain: float = typer.Option(1.0, help="Initial scale of the latent (x gain of every level)."),
+    init_gain: float = typer.Option(16.0, help="Initial scale of the latent (x gain of every level; 1: the "
+                                                "plain initialisation, whose latent rounds to 0 at first)."),
 ):
     """Train the codec's networks (also under torchrun for several processes)."""
     from .layers import ACTIVATIONS

@@ -96,8 +96,9 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
     z = torch.from_numpy(latents.z).to(device, dtype)[None]
-    y_hat = torch.from_numpy(latents.y).to(device, dtype)[None] + tile_means(mean_net, z, latents.boxes)
-    y_hat = y_hat * interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
+    y_hat = tile_means(mean_net, z, latents.boxes)  # in place from here: the latent is large for big images
+    y_hat += torch.from_numpy(latents.y).to(device)
+    y_hat *= interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
 
     def run(tile_latent: torch.Tensor) -> torch.Tensor:  # to uint8 at once: a quarter of the memory
         return torch.round(synthesis(tile_latent).clamp_(0, 1).mul_(255)).to(torch.uint8)

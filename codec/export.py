@@ -23,8 +23,9 @@ from .weights import DECODER_FILE, ENCODER_FILE, table_tensors
 Z_RANGE = 2 ** 12  # the grid on which the learned density of z is tabulated
 
 
-def load_model(checkpoint: Path) -> tuple[HyperpriorModel, dict, int]:
-    """The model of a training checkpoint, its training config and its step."""
+def load_model(checkpoint: Path, weights: str = "") -> tuple[HyperpriorModel, dict, int]:
+    """The model of a training checkpoint (its weight average if it kept one, or weights=
+    "model" / "ema"), its training config and its step."""
     from safetensors import safe_open
     from safetensors.torch import load_file
     with safe_open(str(checkpoint), "pt") as f:
@@ -32,7 +33,7 @@ def load_model(checkpoint: Path) -> tuple[HyperpriorModel, dict, int]:
     cfg = json.loads(meta["config"])
     model = HyperpriorModel(ModelConfig(**cfg["model"]))
     tensors = load_file(str(checkpoint))
-    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."  # the average, if kept
+    prefix = (weights or ("ema" if any(k.startswith("ema.") for k in tensors) else "model")) + "."
     model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     return model.eval(), cfg, int(meta["step"])
 

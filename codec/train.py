@@ -42,7 +42,7 @@ class TrainConfig:
     ema: float = 0.0  # >0: keep an exponential moving average of the weights (evaluated, exported)
     snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
-    init_gain: float = 1.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
+    init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -75,6 +75,7 @@ def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, cpu_sec
             tensors[f"opt.{i}.{k}"] = v.contiguous() if v.dim() else v.reshape(1)
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"step": str(step), "config": json.dumps(asdict(cfg)), "cpu_seconds": repr(cpu_seconds),
+            "processes": str(dist.get_world_size() if dist.is_initialized() else 1),
             "wall_seconds": repr(wall_seconds)}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)

@@ -26,7 +26,9 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 LEVELS = (0, 1, 2, 3)  # lambda 0.0018 ... 0.013: the rates around 0.46 bpp
 TARGET_BPP = 0.46
 
-# name -> (what changes against the base recipe, extra `dcn train` options)
+# The base recipe as it was measured (before --init-gain 16 became the default).
+BASE = ["--init-gain", "1"]
+# name -> (what changes against the base recipe, extra `dcn train` options, after BASE)
 VARIANTS = {
     "base": ("GDN N=128 M=192, batch 8 of 128², Adam 1e-3, ×0.1 at 85 %", []),
     "relu": ("ReLU instead of GDN/IGDN", ["--act", "relu"]),
@@ -45,7 +47,7 @@ def train(names: list[str], minutes: float, data: Path) -> None:
         out = RUNS / name
         cmd = [sys.executable, "-m", "codec.train", str(data), "--out", str(out), "--steps", "100000000",
                "--threads", "1", "--workers", "0", "--minutes", str(minutes), "--snapshot-minutes", "5",
-               "--eval-every", "1000000000", "--ckpt-every", "500", *VARIANTS[name][1]]
+               "--eval-every", "1000000000", "--ckpt-every", "500", *BASE, *VARIANTS[name][1]]
         out.mkdir(parents=True, exist_ok=True)
         log = open(RUNS / f"{name}.out", "w")
         procs.append(subprocess.Popen(["nice", "-n", "5", *cmd], cwd=ROOT, stdout=log, stderr=log))
@@ -61,8 +63,13 @@ def psnr_at(points: list[tuple[float, float]], bpp: float) -> float:
     return p0 + (p1 - p0) * (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
 
 
-def evaluate_all(kodak: Path) -> None:
+def evaluate_all(kodak: Path, processes: dict[str, int], only: list[float] | None = None,
+                 raw_at: list[float] | None = None) -> None:
+    """Every snapshot not yet in results.json (or those at the `only` minutes); the raw
+    weights of an averaged run too, at every snapshot or at the `raw_at` minutes."""
     import torch
+
+    from safetensors import safe_open
 
     from codec.data import load_rgb
     from codec.export import load_model
@@ -72,50 +79,80 @@ def evaluate_all(kodak: Path) -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for run in sorted(p for p in RUNS.iterdir() if p.is_dir()):
         for snap in sorted(run.glob("snap-*min.safetensors"), key=lambda p: float(p.stem[5:-3])):
-            key = f"{run.name}/{snap.stem}"
-            if key in results:
+            minutes = float(snap.stem[5:-3])
+            if only and minutes not in only:
                 continue
-            model, cfg, step = load_model(snap)
-            from safetensors import safe_open
             with safe_open(str(snap), "pt") as f:
-                meta = f.metadata()
-            ev = evaluate(model, images, LEVELS)
-            points = [(ev[f"q{lv + 1}_bpp"], ev[f"q{lv + 1}_psnr"]) for lv in LEVELS]
-            results[key] = {"variant": run.name, "cpu_minutes": float(meta["cpu_seconds"]) / 60,
-                            "wall_minutes": float(meta["wall_seconds"]) / 60, "step": step,
-                            "crops_per_s": step * cfg["batch"] / float(meta["cpu_seconds"]),
-                            "psnr_at_0.46": psnr_at(points, TARGET_BPP), **ev}
-            print(key, json.dumps(results[key]), flush=True)
-            RESULTS.write_text(json.dumps(results, indent=1))
+                meta, averaged = f.metadata(), any(k.startswith("ema.") for k in f.keys())
+            for variant, weights in ((run.name, "ema" if averaged else "model"), (f"{run.name}-raw", "model")):
+                key = f"{variant}/{snap.stem}"
+                raw_skipped = variant != run.name and (not averaged or (raw_at and minutes not in raw_at))
+                if key in results or raw_skipped:
+                    continue
+                model, cfg, step = load_model(snap, weights)
+                ev = evaluate(model, images, LEVELS)
+                points = [(ev[f"q{lv + 1}_bpp"], ev[f"q{lv + 1}_psnr"]) for lv in LEVELS]
+                nproc = int(meta.get("processes", processes.get(run.name, 1)))
+                results[key] = {"variant": variant, "cpu_minutes": float(meta["cpu_seconds"]) / 60,
+                                "wall_minutes": float(meta["wall_seconds"]) / 60, "step": step,
+                                "crops_per_s": step * cfg["batch"] * nproc / float(meta["cpu_seconds"]),
+                                "psnr_at_0.46": psnr_at(points, TARGET_BPP), **ev}
+                print(key, json.dumps(results[key]), flush=True)
+                RESULTS.write_text(json.dumps(results, indent=1))
 
 
-def report() -> None:
+# Runs trained outside `compare.py train`, described for the report.
+OTHER_RUNS = {
+    "long": "the new default (gain16) + EMA 0.999, 2 DDP processes × 1 thread, batch 4 each (8 per step), "
+            "125-min budget",
+    "long-raw": "the same run, its raw weights instead of the average",
+}
+
+
+def _row(name: str, r: dict) -> str:
+    cells = " | ".join(f"{r[f'q{lv + 1}_psnr']:.2f} / {r[f'q{lv + 1}_bpp']:.3f}" for lv in LEVELS)
+    what = VARIANTS[name][0] if name in VARIANTS else OTHER_RUNS.get(name, "?")
+    rates = [r[f"q{lv + 1}_bpp"] for lv in LEVELS]
+    mark = "" if min(rates) <= TARGET_BPP <= max(rates) else " (extrapolated)"
+    return (f"| {name} | {what} | {r['cpu_minutes']:.1f} | {r['step']} | {r['crops_per_s']:.1f} | {cells} "
+            f"| **{r['psnr_at_0.46']:.2f}**{mark} |")
+
+
+def report(budget: float = 20.0) -> None:
+    """Every variant at the snapshot nearest the budget, best first; then the longer runs' curves."""
     results = json.loads(RESULTS.read_text())
-    final = {}
+    at_budget = {}
     for r in results.values():
-        if r["variant"] not in final or r["cpu_minutes"] > final[r["variant"]]["cpu_minutes"]:
-            final[r["variant"]] = r
+        best = at_budget.get(r["variant"])
+        if best is None or abs(r["cpu_minutes"] - budget) < abs(best["cpu_minutes"] - budget):
+            at_budget[r["variant"]] = r
     head = " | ".join(f"q{lv + 1} PSNR / bpp" for lv in LEVELS).replace("q4 ", "q4 (λ=0.013) ")
-    lines = [f"| variant | change | CPU min | steps | crops/s | {head} | PSNR @ 0.46 bpp |",
-             "|---" * (6 + len(LEVELS)) + "|"]
-    for name, r in sorted(final.items(), key=lambda kv: -kv[1]["psnr_at_0.46"]):
-        cells = " | ".join(f"{r[f'q{lv + 1}_psnr']:.2f} / {r[f'q{lv + 1}_bpp']:.3f}" for lv in LEVELS)
-        lines.append(f"| {name} | {VARIANTS.get(name, ('?',))[0]} | {r['cpu_minutes']:.1f} | {r['step']} | "
-                     f"{r['crops_per_s']:.1f} | {cells} | **{r['psnr_at_0.46']:.2f}** |")
+    header = [f"| variant | change | CPU min | steps | crops/s | {head} | PSNR @ 0.46 bpp |",
+              "|---" * (6 + len(LEVELS)) + "|"]
+    lines = [f"At {budget:g} CPU minutes:", ""] + header
+    for name, r in sorted(at_budget.items(), key=lambda kv: -kv[1]["psnr_at_0.46"]):
+        lines.append(_row(name, r))
+    for name in OTHER_RUNS:
+        snaps = sorted((r for r in results.values() if r["variant"] == name), key=lambda r: r["cpu_minutes"])
+        if len(snaps) > 1:
+            lines += ["", f"Run `{name}` over time:", ""] + header + [_row(name, r) for r in snaps]
     table = "\n".join(lines)
     (RESULTS.parent / "table.md").write_text(table + "\n")
     print(table)
+    final = at_budget
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in sorted(final, key=lambda n: -final[n]["psnr_at_0.46"]):
+        if name.endswith("-raw"):
+            continue
         pts = sorted((r["cpu_minutes"], r["psnr_at_0.46"]) for r in results.values() if r["variant"] == name)
         ax.plot(*zip(*pts), marker="o", label=name)
     ax.axhline(27.7, color="grey", ls="--", lw=1, label="JPEG (kodim01-08, 0.46 bpp)")
     ax.axhline(25.0, color="grey", ls=":", lw=1, label="30-min target")
-    ax.set_xlabel("CPU minutes (one core)")
+    ax.set_xlabel("CPU minutes (all processes)")
     ax.set_ylabel("PSNR at 0.46 bpp, kodim01-08 (dB)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -132,12 +169,17 @@ def main() -> None:
     t.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train")
     e = sub.add_parser("eval")
     e.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
+    e.add_argument("--processes", nargs="*", default=[], metavar="RUN=K",
+                   help="runs trained with K DDP processes, for checkpoints that do not record it")
+    e.add_argument("--only", type=float, nargs="*", help="evaluate only the snapshots at these CPU minutes")
+    e.add_argument("--raw-at", type=float, nargs="*", help="raw weights of averaged runs only at these minutes")
     sub.add_parser("report")
     args = parser.parse_args()
     if args.cmd == "train":
         train(args.names, args.minutes, args.data)
     elif args.cmd == "eval":
-        evaluate_all(args.kodak)
+        evaluate_all(args.kodak, {k: int(v) for k, v in (a.split("=") for a in args.processes)}, args.only,
+                     args.raw_at)
     else:
         report()
 
