@@ -27,7 +27,7 @@ def test_encode_decode_info(tmp_path, sample_png):
     assert Image.open(png).size == (96, 80)
     info = run_cli("dcn", "info", dcn)
     assert info.returncode == 0
-    for word in ("96x80", "RGB", "quality:     5", "bpp", "sections:", "y ", "z "):
+    for word in ("96x80", "RGB", "quality:     5", "bpp", "sections:", "y ", "z ", "tiles:       1x1 of 128 px"):
         assert word in info.stdout
     size = dcn.stat().st_size
     assert f"{8 * size / (96 * 80):.4f}" in info.stdout
@@ -158,3 +158,11 @@ def test_cuda_request_without_cuda(tmp_path, sample_png):
         pytest.skip("this machine has CUDA")
     assert_clean_failure(run_cli("dcn", "encode", sample_png, tmp_path / "o.dcn", "--device", "cuda"),
                          tmp_path / "o.dcn")
+
+
+def test_tile_option(tmp_path, sample_png):
+    dcn = tmp_path / "s.dcn"
+    assert run_cli("dcn", "encode", sample_png, dcn, "--tile", "64").returncode == 0
+    assert bitstream.read(dcn.read_bytes()).header.grid == (2, 2)  # 96x80 in 64-px tiles
+    assert_clean_failure(run_cli("dcn", "encode", sample_png, tmp_path / "t.dcn", "--tile", "100"),
+                         tmp_path / "t.dcn")
