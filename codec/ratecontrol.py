@@ -64,11 +64,12 @@ def _search(measure, target: float, at_most: bool, tolerance: float, slope: floa
     while None in bracket() and q not in [x[0] for x in probes]:  # walk until bracketed
         prev, p = p, probe(q)
         step = (target - p[1]) / slope
-        if p[1] != prev[1] and (p[1] - prev[1]) / (p[0] - prev[0]) > slope / 4:
+        if p[1] != prev[1] and (p[1] - prev[1]) / (p[0] - prev[0]) > slope / 20:  # else: flat, noise
             step = (target - p[1]) * (p[0] - prev[0]) / (p[1] - prev[1])
-        # overshoot on purpose, so that the next probe brackets the target: from one side of
-        # a concave curve the secant falls short, and creeping up on the target costs probes
-        step = math.copysign(max(abs(1.5 * step), 0.05), step)
+        # The curves are concave: going up, the secant falls short of the target (stretch
+        # it, so that the next probe brackets it instead of creeping up); going down it
+        # overshoots (shorten it).
+        step = math.copysign(max(abs((1.5 if step > 0 else 0.85) * step), 0.05), step)
         q = header_quality(min(MAX_QUALITY, max(MIN_QUALITY, p[0] + step)))
     if answer() is None:  # not where the curve pointed: try every trained level
         for level in range(int(MIN_QUALITY), int(MAX_QUALITY) + 1):
