@@ -155,7 +155,7 @@ def train_command(
     resume: bool = typer.Option(False, help="Continue from OUT/last.safetensors if it exists."),
     minutes: float = typer.Option(0.0, help="CPU-time budget in minutes (all processes): stop there, and "
                                             "place --decay-from by time instead of steps. 0: use --steps."),
-    ema: float = typer.Option(0.999, help="Decay of an exponential moving average of the weights, which "
+    ema: float = typer.Option(0.0, help="Decay of an exponential moving average of the weights, which "
                                         "evaluation and export then use (0: off)."),
     snapshot_minutes: float = typer.Option(0.0, help="Also keep OUT/snap-<T>min.safetensors every so many "
                                                      "CPU minutes (0: off)."),

@@ -39,7 +39,7 @@ class TrainConfig:
     eval_every: int = 500
     ckpt_every: int = 200
     minutes: float = 0.0  # >0: stop after this much CPU time; the lr schedule follows it, not steps
-    ema: float = 0.999  # >0: keep an exponential moving average of the weights (evaluated, exported)
+    ema: float = 0.0  # >0: keep an exponential moving average of the weights (evaluated, exported)
     snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
     init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
