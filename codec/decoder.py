@@ -41,6 +41,20 @@ class Latents:
     indices: np.ndarray  # table index of each element of y
     boxes: list  # the coding tiles (tile_boxes): the means are predicted tile by tile
 
+    @classmethod
+    def assemble(cls, boxes, tiles, n: int, m: int) -> "Latents":
+        """The image's latents from each tile's (z, y, indices); indices may be None."""
+        rows, cols = max(t + h for t, _, h, _ in boxes), max(l + w for _, l, _, w in boxes)
+        z = np.zeros((n, rows, cols), np.int32)
+        y = np.zeros((m, 4 * rows, 4 * cols), np.int32)
+        indices = np.zeros(y.shape, np.uint8)
+        for (t, l, h, w), (zt, yt, it) in zip(boxes, tiles):
+            z[:, t:t + h, l:l + w] = zt
+            y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = yt
+            if it is not None:
+                indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
+        return cls(z, y, indices, boxes)
+
 
 def check_weights(header: bitstream.Header, weights: DecoderWeights) -> None:
     if header.fingerprint != weights.fingerprint:
@@ -60,15 +74,8 @@ def decode_latents(c: bitstream.Container, weights: DecoderWeights) -> Latents:
     """Entropy-decode every tile (in parallel) and assemble the latents of the image."""
     check_weights(c.header, weights)
     boxes = tile_boxes(c.header)
-    rows, cols = -(-c.header.height // STRIDE), -(-c.header.width // STRIDE)
-    z = np.zeros((weights.n, rows, cols), np.int32)
-    y = np.zeros((weights.m, 4 * rows, 4 * cols), np.int32)
-    indices = np.zeros(y.shape, np.uint8)
-    for (t, l, h, w), (zt, yt, it) in zip(boxes, map_tiles(lambda a: decode_tile(*a, weights), zip(c.tiles, boxes))):
-        z[:, t:t + h, l:l + w] = zt
-        y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = yt
-        indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
-    return Latents(z, y, indices, boxes)
+    tiles = map_tiles(lambda a: decode_tile(*a, weights), zip(c.tiles, boxes))
+    return Latents.assemble(boxes, tiles, weights.n, weights.m)
 
 
 def tile_means(mean_net: torch.nn.Module, z: torch.Tensor, boxes) -> torch.Tensor:

@@ -93,7 +93,7 @@ def code_tile(y: torch.Tensor, enc: EncoderWeights, dec: DecoderWeights, section
     z_int = z[0].numpy().astype(np.int32)
     symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
     if not sections:
-        return None, z_int, symbols, 0
+        return None, z_int, symbols, None
     z_bytes = entropy.encode(z_int, z_table_index(dec.n, *z_int.shape[1:]), dec.z_tables)
     indices = dec.scale_net.indices(z_int)
     return (z_bytes, entropy.encode(symbols, indices, dec.y_tables)), z_int, symbols, indices
@@ -115,17 +115,10 @@ def code(a: Analysed, quality: float, sections: bool = True) -> tuple[bytes | No
         return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec, sections)
 
     coded = map_tiles(run, boxes)
-    z = np.zeros((a.dec.n,) + y.shape[2:], np.int32)[:, ::4, ::4].copy()
-    symbols = np.zeros(y.shape[1:], np.int32)
-    indices = np.zeros(y.shape[1:], np.uint8)
-    for (t, l, h, w), (_, zt, st, it) in zip(boxes, coded):
-        z[:, t:t + h, l:l + w] = zt
-        symbols[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = st
-        indices[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)] = it
+    latents = Latents.assemble(boxes, [c[1:] for c in coded], a.dec.n, a.dec.m)
     if not sections:
-        return None, Latents(z, symbols, indices, boxes)
-    data = bitstream.write(bitstream.Container(header, tuple(s for s, *_ in coded), a.alpha))
-    return data, Latents(z, symbols, indices, boxes)
+        return None, latents
+    return bitstream.write(bitstream.Container(header, tuple(c[0] for c in coded), a.alpha)), latents
 
 
 def header_quality(quality: float) -> float:

@@ -31,9 +31,7 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
     _, _, h, w = x.shape
     th, tw = balanced(h, tile, stride), balanced(w, tile, stride)
     boxes = [(t, l, min(th, h - t), min(tw, w - l)) for t in range(0, h, th) for l in range(0, w, tw)]
-    workers = workers or torch.get_num_threads()
 
-    @torch.no_grad()  # grad mode is per thread: the pool's threads would record graphs
     def run(box):
         t, l, th, tw = box
         t0, l0 = max(0, t - margin), max(0, l - margin)
@@ -42,19 +40,13 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
         a, b = int((t - t0) * scale), int((l - l0) * scale)
         return box, y[:, :, a:a + int(th * scale), b:b + int(tw * scale)]
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(total=len(boxes), desc=progress, unit="tile", delay=1.0, leave=False)
     try:
-        if len(boxes) == 1 or workers == 1:
-            return _assemble(map(run, boxes), x, scale, bar)
-        with ThreadPoolExecutor(min(workers, len(boxes))) as pool:
-            return _assemble(pool.map(run, boxes), x, scale, bar)
+        return _assemble(_run_tiles(run, boxes, workers), x, scale, bar)
     finally:
-        torch.set_num_threads(threads)
         if bar is not None:
             bar.close()
 
@@ -62,16 +54,21 @@ def tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int
 def map_tiles(fn: Callable, items, workers: int | None = None) -> list:
     """[fn(item) for item in items], in a thread pool with torch single-threaded inside,
     so the tiles share the cores instead of each op sharing them."""
-    items = list(items)
+    return list(_run_tiles(fn, list(items), workers))
+
+
+def _run_tiles(fn: Callable, items: list, workers: int | None):
+    """fn over items in order, as they finish, each call single-threaded and without autograd."""
     workers = min(workers or torch.get_num_threads(), len(items))
     fn = torch.no_grad()(fn)  # grad mode is per thread: the pool's threads would record graphs
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # also when sequential: a convolution's float sums depend on its thread count
     try:
         if workers <= 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+            yield from map(fn, items)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                yield from pool.map(fn, items)
     finally:
         torch.set_num_threads(threads)
 
