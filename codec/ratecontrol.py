@@ -2,8 +2,9 @@
 
 The analysis transform runs once; each probe re-runs only the gains, the small hyper
 networks and the entropy coder (for a PSNR target: the hyper networks and the synthesis,
-and the file is coded once at the end). The search is a safeguarded false position on
-log-size (or PSNR) against quality, bracketed by [1, 8].
+and the file is coded once at the end). The search steps where a model of the curve
+through the probes meets the middle of the acceptance window, safeguarded by bisection
+once the target is bracketed; quality is bracketed by [1, 8].
 """
 import math
 import warnings
@@ -17,6 +18,7 @@ from .metrics import psnr_rgb
 from .quality import MAX_QUALITY, MIN_QUALITY
 
 STEP = 0.001  # the header's quality precision
+MAX_PROBES = 16
 
 
 def parse_size(text: str) -> int:
@@ -33,68 +35,117 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
-def _search(measure, target: float, at_most: bool, tolerance: float, slope: float, start: float = 4.5):
-    """measure(q) -> (value, payload), value increasing in q (mostly). Finds the largest q
-    with value <= target (at_most) or the smallest q with value >= target, stopping once
-    the value is within tolerance. The first probe is at `start`, the next where a line of
-    the typical `slope` meets the target; once the target is bracketed, false position
-    (Illinois). Returns ((q, value, payload), met)."""
+def _search(measure, target: float, at_most: bool, tolerance: float, predict, start: float):
+    """measure(q) -> (value, payload), value increasing in q (mostly). Finds a q whose value
+    lies in the window [target - tolerance, target] (at_most) or [target, target + tolerance],
+    else the largest q with value <= target (at_most) or the smallest with value >= target.
+    predict(probes, aim) -> the q where the curve through the probes (q, value, payload)
+    reaches aim, the middle of the window, so that a slightly wrong prediction still lands
+    inside. Once the target is bracketed, a prediction outside the bracket is replaced by
+    bisection. Returns ((q, value, payload), met)."""
     below = (lambda v: v <= target) if at_most else (lambda v: v < target)
+    aim = target - tolerance / 2 if at_most else target + tolerance / 2
     probes = []
 
     def probe(q):
-        p = (q, *measure(q))
-        probes.append(p)
-        return p
+        probes.append((q, *measure(q)))
+        return probes[-1]
+
+    def inside(p):
+        return 0 <= (target - p[1] if at_most else p[1] - target) <= tolerance
 
     def answer():  # the best probe meeting the target, if any
         ok = [p for p in probes if below(p[1]) == at_most]
         return (max if at_most else min)(ok, key=lambda p: p[0]) if ok else None
 
-    def bracket():  # the answer and its nearest probe on the other side of the target
-        a = answer()
-        if a is None:
-            return None, None
-        other = [p for p in probes if below(p[1]) != at_most and (p[0] > a[0] if at_most else p[0] < a[0])]
-        b = (min if at_most else max)(other, key=lambda p: p[0]) if other else None
-        return a, b
+    def bracket():  # the highest q below the target and the lowest q above it
+        lo = [p for p in probes if below(p[1])]
+        hi = [p for p in probes if not below(p[1])]
+        return (max(lo, key=lambda p: p[0]) if lo else None, min(hi, key=lambda p: p[0]) if hi else None)
 
-    p = probe(start)
-    q = header_quality(min(MAX_QUALITY, max(MIN_QUALITY, start + (target - p[1]) / slope)))
-    while None in bracket() and q not in [x[0] for x in probes]:  # walk until bracketed
-        prev, p = p, probe(q)
-        step = (target - p[1]) / slope
-        if p[1] != prev[1] and (p[1] - prev[1]) / (p[0] - prev[0]) > slope / 20:  # else: flat, noise
-            step = (target - p[1]) * (p[0] - prev[0]) / (p[1] - prev[1])
-        # The curves are concave: going up, the secant falls short of the target (stretch
-        # it, so that the next probe brackets it instead of creeping up); going down it
-        # overshoots (shorten it).
-        step = math.copysign(max(abs((1.5 if step > 0 else 0.85) * step), 0.05), step)
-        q = header_quality(min(MAX_QUALITY, max(MIN_QUALITY, p[0] + step)))
+    p = probe(header_quality(min(MAX_QUALITY, max(MIN_QUALITY, start))))
+    while not inside(p) and len(probes) < MAX_PROBES:
+        q = min(MAX_QUALITY, max(MIN_QUALITY, predict(probes, aim)))
+        lo, hi = bracket()
+        if lo is not None and hi is not None:
+            if hi[0] - lo[0] <= 1.5 * STEP:
+                break
+            if not lo[0] < q < hi[0]:
+                q = (lo[0] + hi[0]) / 2
+            q = min(hi[0] - STEP, max(lo[0] + STEP, q))
+        q = header_quality(q)
+        if q in [x[0] for x in probes]:
+            if lo is None or hi is None:  # the curve points past the end of the scale
+                break
+            q = header_quality((lo[0] + hi[0]) / 2)
+        p = probe(q)
+    if inside(p):
+        return p, True
     if answer() is None:  # not where the curve pointed: try every trained level
         for level in range(int(MIN_QUALITY), int(MAX_QUALITY) + 1):
             if float(level) not in [x[0] for x in probes]:
                 probe(float(level))
-    a, b = bracket()
+    a = answer()
     if a is None:
-        closest = min(probes, key=lambda x: abs(x[1] - target))
-        return closest, False
-    if b is None:
-        return a, True
-    lo, hi = (a, b) if at_most else (b, a)
-    f_lo, f_hi, last = lo[1] - target, hi[1] - target, 0
-    while hi[0] - lo[0] > 1.5 * STEP and abs((lo if at_most else hi)[1] - target) > tolerance:
-        q = lo[0] + f_lo / (f_lo - f_hi) * (hi[0] - lo[0])
-        p = probe(header_quality(min(hi[0] - STEP, max(lo[0] + STEP, q))))
-        if below(p[1]):
-            lo, f_lo = p, p[1] - target
-            f_hi = f_hi / 2 if last == -1 else f_hi  # Illinois: the stale end loses weight
-            last = -1
-        else:
-            hi, f_hi = p, p[1] - target
-            f_lo = f_lo / 2 if last == 1 else f_lo
-            last = 1
-    return (lo if at_most else hi), True
+        return min(probes, key=lambda x: abs(x[1] - target)), False
+    return a, True
+
+
+def secant(slope: float):
+    """Predictor for log-size: the secant of the two probes nearest the aim, or the prior
+    slope (per quality unit) while there is one probe or the secant is flat."""
+    def predict(probes, aim):
+        near = sorted(probes, key=lambda p: abs(p[1] - aim))[:2]
+        s = slope
+        if len(near) == 2 and near[0][0] != near[1][0]:
+            measured = (near[0][1] - near[1][1]) / (near[0][0] - near[1][0])
+            s = measured if measured > slope / 4 else s
+        step = (aim - near[0][1]) / s
+        # The curves are concave: going up, the secant falls short of the target (stretch
+        # it); going down it overshoots (shorten it).
+        return near[0][0] + math.copysign(max(abs((1.5 if step > 0 else 0.85) * step), 0.05), step)
+    return predict
+
+
+class PsnrCurve:
+    """PSNR against quality as the solution of dp/dq = exp(a + B q + C p): slopes fall as the
+    quality rises and are steeper for images that reach a high PSNR. B and C are fitted to
+    the shipped weights' curves on training images (bench/ratecontrol_prior.py); `a` starts
+    at its fitted value and is refitted to each image through the two probes nearest the aim.
+    """
+
+    A, B, C = -3.369, -0.3988, 0.15365
+
+    @classmethod
+    def predict(cls, probes, aim):
+        near = sorted(probes, key=lambda p: abs(p[1] - aim))[:2]
+        a = cls.A
+        if len(near) == 2 and abs(near[0][0] - near[1][0]) > 0.01:
+            a = cls.fit(near[1][:2], near[0][:2])
+        return cls.quality_at(near[0][:2], a, aim)
+
+    @classmethod
+    def value(cls, p0, a, q):
+        v = math.exp(-cls.C * p0[1]) - cls.C * math.exp(a) / cls.B * (math.exp(cls.B * q) - math.exp(cls.B * p0[0]))
+        return -math.log(v) / cls.C if v > 0 else math.inf
+
+    @classmethod
+    def quality_at(cls, p0, a, target):
+        rhs = (math.exp(-cls.C * p0[1]) - math.exp(-cls.C * target)) * cls.B / (cls.C * math.exp(a)) \
+            + math.exp(cls.B * p0[0])
+        return math.log(rhs) / cls.B if rhs > 0 else MAX_QUALITY
+
+    @classmethod
+    def fit(cls, p0, p1):
+        """The `a` of the curve through (q, psnr) points p0 and p1 (bisection: steeper as a grows)."""
+        lo, hi = cls.A - 6, cls.A + 6
+        if (p1[1] - p0[1]) * (p1[0] - p0[0]) <= 0:  # not increasing: noise, keep the prior
+            return cls.A
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            rises_more = abs(cls.value(p0, mid, p1[0]) - p0[1]) > abs(p1[1] - p0[1])
+            lo, hi = (lo, mid) if rises_more else (mid, hi)
+        return (lo + hi) / 2
 
 
 def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[bytes, float]:
@@ -103,7 +154,8 @@ def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[byt
         data = code(a, q)[0]
         return math.log(len(data)), data
 
-    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99), slope=0.35)
+    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99),
+                                   predict=secant(0.35), start=4.5)
     size = len(data)
     if not met:
         _unmet(f"the smallest file (quality {q:g}) is {size} bytes, more than the {max_bytes}-byte target",
@@ -126,7 +178,7 @@ def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[b
             p = psnr_rgb(rgb, pic.rgb)
         return p, None
 
-    (q, p, _), met = _search(measure, target_db, False, 0.1, slope=1.5)
+    (q, p, _), met = _search(measure, target_db, False, 0.1, PsnrCurve.predict, start=4.5)
     if not met:
         _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
     return code(a, q)[0], q, p

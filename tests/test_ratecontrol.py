@@ -9,7 +9,9 @@ from PIL import Image
 import codec
 from codec import bitstream
 from codec.errors import DCNError
-from codec.ratecontrol import parse_size
+import math
+
+from codec.ratecontrol import PsnrCurve, _search, parse_size, secant
 from conftest import KODAK, make_image, psnr, run_cli
 
 
@@ -27,6 +29,53 @@ def test_parse_size():
     assert parse_size("777") == 777
     with pytest.raises(DCNError):
         parse_size("lots")
+
+
+def test_psnr_curve_model_inverts_and_fits():
+    start = (4.0, 28.0)
+    for a in (PsnrCurve.A - 1, PsnrCurve.A, PsnrCurve.A + 1):
+        for q in (1.5, 3.0, 6.5):
+            p = PsnrCurve.value(start, a, q)
+            assert PsnrCurve.quality_at(start, a, p) == pytest.approx(q, abs=1e-6)
+        end = (6.0, PsnrCurve.value(start, a, 6.0))
+        assert PsnrCurve.fit(start, end) == pytest.approx(a, abs=1e-4)
+
+
+def _curve_search(curve, target, predict, tolerance=0.1):
+    calls = []
+
+    def measure(q):
+        calls.append(q)
+        return curve(q), None
+
+    (q, value, _), met = _search(measure, target, False, tolerance, predict, start=4.5)
+    return q, value, met, len(calls)
+
+
+@pytest.mark.parametrize("a_shift", [-1.0, 0.0, 1.0])
+def test_psnr_search_lands_in_window_in_few_probes(a_shift):
+    """Curves of the model's family but another steepness than the prior: 2-4 probes."""
+    curve = lambda q: PsnrCurve.value((4.5, 28.0), PsnrCurve.A + a_shift, q)
+    for target_q in (1.3, 2.5, 4.0, 5.5, 7.8):
+        target = curve(target_q)
+        q, value, met, probes = _curve_search(curve, target, PsnrCurve.predict)
+        assert met and target <= value <= target + 0.1
+        assert probes <= 4
+
+
+def test_search_is_safe_on_other_curves():
+    """A curve outside the model (with a flat stretch): still the window, by bisection."""
+    def curve(q):
+        return 20 + 6 * math.log(q) + (0.0 if q < 5 else -0.3 * (q - 5))
+    for target in (21.0, 25.0, 29.0):
+        q, value, met, probes = _curve_search(curve, target, PsnrCurve.predict)
+        assert met and target <= value <= target + 0.1 and probes <= 16
+    q, value, met, _ = _curve_search(curve, 40.0, PsnrCurve.predict)  # above the curve
+    assert not met
+    size = lambda q: 9 + 0.35 * q  # log bytes
+    for target in (9.6, 10.5, 11.6):
+        (q, value, _), met = _search(lambda q: (size(q), None), target, True, 0.01, secant(0.35), 4.5)
+        assert met and target - 0.01 <= value <= target
 
 
 def test_target_size_fits_and_is_close(photo):
