@@ -166,6 +166,7 @@ def train_command(
                                             "straight-through gradient) or noise (additive uniform noise)."),
     init_gain: float = typer.Option(16.0, help="Initial scale of the latent (x gain of every level; 1: the "
                                                 "plain initialisation, whose latent rounds to 0 at first)."),
+    gain_lr: float = typer.Option(1.0, help="Learning-rate multiplier of the per-level gain vectors."),
 ):
     """Train the codec's networks (also under torchrun for several processes)."""
     from .layers import ACTIVATIONS
@@ -180,7 +181,7 @@ def train_command(
     cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                       decay_from=decay_from, seed=seed, workers=workers, threads=threads,
                       eval_every=eval_every, ckpt_every=ckpt_every, minutes=minutes, ema=ema,
-                      snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain,
+                      snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain, gain_lr=gain_lr,
                       model=ModelConfig(n, m, act))
     run(cfg, resume=resume)
     typer.echo(f"checkpoint: {out / CHECKPOINT}")

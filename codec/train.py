@@ -43,12 +43,21 @@ class TrainConfig:
     snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
     init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
+    gain_lr: float = 1.0  # learning-rate multiplier of the per-level gain vectors
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
 def progress(cfg: TrainConfig, step: int, cpu_seconds: float) -> float:
     """How far the run is, 0..1: by CPU time under a time budget, else by steps."""
     return cpu_seconds / (60 * cfg.minutes) if cfg.minutes else step / cfg.steps
+
+
+def param_groups(model: HyperpriorModel, cfg: TrainConfig) -> list[dict]:
+    """The gain vectors in a group of their own: Adam moves a parameter by about lr per step,
+    so at lr 1e-3 a log-gain needs thousands of steps to travel the factor of the init gain."""
+    gains = [model.log_gain, model.log_inv_gain]
+    rest = [p for p in model.parameters() if all(p is not g for g in gains)]
+    return [{"params": rest, "scale": 1.0}, {"params": gains, "scale": cfg.gain_lr}]
 
 
 def learning_rate(cfg: TrainConfig, step: int, cpu_seconds: float = 0.0) -> float:
@@ -70,7 +79,7 @@ def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, cpu_sec
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     if ema is not None:
         tensors.update({f"ema.{k}": v.contiguous() for k, v in ema.state_dict().items()})
-    for i, p in enumerate(opt.param_groups[0]["params"]):
+    for i, p in enumerate(model.parameters()):
         for k, v in opt.state.get(p, {}).items():
             tensors[f"opt.{i}.{k}"] = v.contiguous() if v.dim() else v.reshape(1)
     tensors["rng.torch"] = torch.get_rng_state()
@@ -91,7 +100,7 @@ def load_checkpoint(path: Path, model, opt, ema=None) -> tuple[int, float, float
     if ema is not None:
         prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."
         ema.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    for i, p in enumerate(opt.param_groups[0]["params"]):
+    for i, p in enumerate(model.parameters()):
         state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
         if state:
             state["step"] = state["step"].reshape(())
@@ -160,7 +169,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     held = [load_rgb(p) for p in held_paths] if rank == 0 else []
 
     model = HyperpriorModel(cfg.model).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     if cfg.init_gain != 1.0:
         model.scale_latent_init(cfg.init_gain)
     ema = copy.deepcopy(model) if cfg.ema else None
@@ -195,7 +204,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
         level = level.to(device)
         lr = learning_rate(cfg, step, cpu_seconds)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["scale"]
         out_ = net(x, level, cfg.proxy)
         losses = rd_loss(out_, x, level)
         opt.zero_grad(set_to_none=True)

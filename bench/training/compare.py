@@ -38,6 +38,9 @@ VARIANTS = {
     "batch4": ("batch 4 (twice the steps)", ["--batch", "4"]),
     "noise": ("additive-noise proxy for the synthesis too", ["--proxy", "noise"]),
     "gain16": ("latent initialised 16× larger (no dead start)", ["--init-gain", "16"]),
+    "gain16-glr10": ("gain16 + gain vectors at 10× the lr", ["--init-gain", "16", "--gain-lr", "10"]),
+    "relu-gain16-glr10": ("ReLU + gain16 + gain vectors at 10× the lr",
+                          ["--act", "relu", "--init-gain", "16", "--gain-lr", "10"]),
 }
 
 
