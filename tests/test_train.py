@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 import codec
 from codec.errors import DCNError
-from codec.model import ModelConfig
-from codec.train import TrainConfig, run
+from codec.model import HyperpriorModel, ModelConfig
+from codec.train import TrainConfig, param_groups, run
 from conftest import make_image
 
 TINY = ModelConfig(n=8, m=12)
@@ -38,10 +38,11 @@ def weights(path: Path) -> dict:
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
-def test_resume_is_exact(image_dir, tmp_path):
-    run(config(image_dir, tmp_path / "straight", 7), progress=False)
-    run(config(image_dir, tmp_path / "split", 4), progress=False)
-    run(config(image_dir, tmp_path / "split", 7, workers=1), resume=True, progress=False)
+@pytest.mark.parametrize("gain_lr", [1.0, 10.0])  # 10: two parameter groups in Adam's saved state
+def test_resume_is_exact(image_dir, tmp_path, gain_lr):
+    run(config(image_dir, tmp_path / "straight", 7, gain_lr=gain_lr), progress=False)
+    run(config(image_dir, tmp_path / "split", 4, gain_lr=gain_lr), progress=False)
+    run(config(image_dir, tmp_path / "split", 7, workers=1, gain_lr=gain_lr), resume=True, progress=False)
     a = weights(tmp_path / "straight" / "last.safetensors")
     b = weights(tmp_path / "split" / "last.safetensors")
     assert a.keys() == b.keys()
@@ -90,6 +91,14 @@ def test_cpu_budget_stops_the_run_and_keeps_snapshots(image_dir, tmp_path):
     snaps = sorted((tmp_path / "run").glob("snap-*min.safetensors"))
     assert [p.name for p in snaps] == ["snap-0.01min.safetensors", "snap-0.02min.safetensors",
                                        "snap-0.03min.safetensors"]
+
+
+def test_gain_vectors_get_their_own_learning_rate():
+    model = HyperpriorModel(TINY)
+    groups = param_groups(model, TrainConfig(data="", out="", gain_lr=10.0))
+    assert [g["scale"] for g in groups] == [1.0, 10.0]
+    assert groups[1]["params"] == [model.log_gain, model.log_inv_gain]
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
 
 
 def test_learning_rate_follows_the_cpu_clock_under_a_budget():
