@@ -114,7 +114,7 @@ class PsnrCurve:
     at its fitted value and is refitted to each image through the two probes nearest the aim.
     """
 
-    A, B, C = -3.369, -0.3988, 0.15365
+    A, B, C = -2.492, -0.3809, 0.12172  # bench/results/ratecontrol-prior-2026-11-25.md (run 3 weights)
 
     @classmethod
     def predict(cls, probes, aim):
