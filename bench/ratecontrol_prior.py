@@ -14,21 +14,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from codec.data import list_images
-from codec.decoder import synthesize
-from codec.encoder import code, prepare
-from codec.metrics import psnr_rgb
+from codec.encoder import prepare
+from codec.ratecontrol import psnr_at
 
 QUALITIES = np.arange(1.0, 8.001, 0.25)
 
 
 def curve(path: Path) -> np.ndarray:
-    a = prepare(path)
-    w, h = a.picture.size
-    return np.array([psnr_rgb(synthesize(code(a, q, sections=False)[1], a.dec, q, w, h, torch.device("cpu")),
-                              a.picture.rgb) for q in QUALITIES])
+    a = prepare(path, device="cpu")
+    return np.array([psnr_at(a, q) for q in QUALITIES])
 
 
 def fit(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -39,8 +39,8 @@ def _search(measure, target: float, at_most: bool, tolerance: float, predict, st
     """measure(q) -> (value, payload), value increasing in q (mostly). Finds a q whose value
     lies in the window [target - tolerance, target] (at_most) or [target, target + tolerance],
     else the largest q with value <= target (at_most) or the smallest with value >= target.
-    predict(probes, aim) -> the q where the curve through the probes (q, value, payload)
-    reaches aim, the middle of the window, so that a slightly wrong prediction still lands
+    predict(near, aim) -> the q where the curve through `near`, the (at most) two probes
+    (q, value, payload) nearest the aim, reaches aim, the middle of the window, so that a slightly wrong prediction still lands
     inside. Once the target is bracketed, a prediction outside the bracket is replaced by
     bisection. Returns ((q, value, payload), met)."""
     below = (lambda v: v <= target) if at_most else (lambda v: v < target)
@@ -65,7 +65,8 @@ def _search(measure, target: float, at_most: bool, tolerance: float, predict, st
 
     p = probe(header_quality(min(MAX_QUALITY, max(MIN_QUALITY, start))))
     while not inside(p) and len(probes) < MAX_PROBES:
-        q = min(MAX_QUALITY, max(MIN_QUALITY, predict(probes, aim)))
+        near = sorted(probes, key=lambda x: abs(x[1] - aim))[:2]
+        q = min(MAX_QUALITY, max(MIN_QUALITY, predict(near, aim)))
         lo, hi = bracket()
         if lo is not None and hi is not None:
             if hi[0] - lo[0] <= 1.5 * STEP:
@@ -94,8 +95,7 @@ def _search(measure, target: float, at_most: bool, tolerance: float, predict, st
 def secant(slope: float):
     """Predictor for log-size: the secant of the two probes nearest the aim, or the prior
     slope (per quality unit) while there is one probe or the secant is flat."""
-    def predict(probes, aim):
-        near = sorted(probes, key=lambda p: abs(p[1] - aim))[:2]
+    def predict(near, aim):
         s = slope
         if len(near) == 2 and near[0][0] != near[1][0]:
             measured = (near[0][1] - near[1][1]) / (near[0][0] - near[1][0])
@@ -117,8 +117,7 @@ class PsnrCurve:
     A, B, C = -2.492, -0.3809, 0.12172  # bench/results/ratecontrol-prior-2026-11-25.md (run 3 weights)
 
     @classmethod
-    def predict(cls, probes, aim):
-        near = sorted(probes, key=lambda p: abs(p[1] - aim))[:2]
+    def predict(cls, near, aim):
         a = cls.A
         if len(near) == 2 and abs(near[0][0] - near[1][0]) > 0.01:
             a = cls.fit(near[1][:2], near[0][:2])
@@ -163,20 +162,22 @@ def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[byt
     return data, q
 
 
-def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[bytes, float, float]:
-    """The smallest quality whose decoded image reaches target_db PSNR."""
+def psnr_at(a: Analysed, quality: float) -> float:
+    """PSNR of the image decoded at a quality; the symbols suffice for the pixels, so nothing
+    is entropy-coded."""
     pic = a.picture
     w, h = pic.size
+    rgb = synthesize(code(a, quality, sections=False)[1], a.dec, quality, w, h, a.device)
+    if pic.mode in ("L", "LA"):
+        grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        return psnr_rgb(grey, pic.rgb[..., 0])
+    return psnr_rgb(rgb, pic.rgb)
 
-    def measure(q):  # the symbols suffice for the pixels: the file is coded once, at the end
-        _, latents = code(a, q, sections=False)
-        rgb = synthesize(latents, a.dec, q, w, h, a.device)
-        if pic.mode in ("L", "LA"):
-            grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
-            p = psnr_rgb(grey, pic.rgb[..., 0])
-        else:
-            p = psnr_rgb(rgb, pic.rgb)
-        return p, None
+
+def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[bytes, float, float]:
+    """The smallest quality whose decoded image reaches target_db PSNR."""
+    def measure(q):
+        return psnr_at(a, q), None
 
     (q, p, _), met = _search(measure, target_db, False, 0.1, PsnrCurve.predict, start=4.5)
     if not met:

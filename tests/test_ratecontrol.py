@@ -1,5 +1,6 @@
 """Rate control (size, bpp, PSNR targets) and the Pillow plugin."""
 import io
+import math
 import shutil
 
 import numpy as np
@@ -9,8 +10,6 @@ from PIL import Image
 import codec
 from codec import bitstream
 from codec.errors import DCNError
-import math
-
 from codec.ratecontrol import PsnrCurve, _search, parse_size, secant
 from conftest import KODAK, make_image, psnr, run_cli
 

@@ -110,7 +110,7 @@ OTHER_RUNS = {
             "105-min budget; shared the cores with benchmarks (crops/s low)",
     "long-raw": "the same run, its raw weights instead of the average",
     "main": "run 3: the shipped run 1 (plain init, 6,400 steps, its first point) continued with 2 DDP "
-            "processes × 1 thread, lr back to 1e-3, ×0.1 at 307 CPU min",
+            "processes × 1 thread, lr back to 1e-3, ×0.1 at 289 CPU min",
 }
 
 
@@ -146,13 +146,12 @@ def report(budget: float = 20.0) -> None:
     table = "\n".join(lines)
     (RESULTS.parent / "table.md").write_text(table + "\n")
     print(table)
-    final = at_budget
 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in sorted(final, key=lambda n: -final[n]["psnr_at_0.46"]):
+    for name in sorted(at_budget, key=lambda n: -at_budget[n]["psnr_at_0.46"]):
         if name.endswith("-raw"):
             continue
         pts = sorted((r["cpu_minutes"], r["psnr_at_0.46"]) for r in results.values() if r["variant"] == name)
