@@ -62,6 +62,15 @@ def test_psnr_search_lands_in_window_in_few_probes(a_shift):
         assert probes <= 4
 
 
+def test_first_probe_follows_the_median_curve():
+    """The search starts where the median training image meets the aim: quality 4.5 for
+    its own PSNR there, lower for lower targets, and always on the scale."""
+    assert PsnrCurve.start(PsnrCurve.P) == pytest.approx(4.5)
+    starts = [PsnrCurve.start(PsnrCurve.P + d) for d in (-4, -2, 0, 2)]
+    assert starts == sorted(starts) and len(set(starts)) == 4
+    assert PsnrCurve.start(PsnrCurve.P + 50) == 8.0
+
+
 def test_search_is_safe_on_other_curves():
     """A curve outside the model (with a flat stretch): still the window, by bisection."""
     def curve(q):
