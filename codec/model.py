@@ -14,8 +14,8 @@ from .synthesis import HyperSynthesis, Synthesis
 
 @dataclass(frozen=True)
 class ModelConfig:
-    n: int = 128
-    m: int = 192
+    n: int = 64  # N=128, M=192 trains 6x slower per step on a CPU and was worse at every budget measured
+    m: int = 128
     act: str = "gdn"  # nonlinearity of the analysis and synthesis transforms
 
     def to_dict(self) -> dict:
@@ -53,31 +53,42 @@ class HyperpriorModel(nn.Module):
             self.log_gain += math.log(factor)
             self.log_inv_gain -= math.log(factor)
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor, proxy: str = "mixed") -> dict:
+    def forward(self, x: torch.Tensor, level: torch.Tensor, proxy: str = "mixed", bf16: bool = False) -> dict:
         """x in [0,1], (B,3,H,W) with H, W multiples of 64; level: (B,) indices into LAMBDAS.
 
         proxy "mixed" (Minnen & Singh 2020): additive noise for the rate terms, rounding with a
         straight-through gradient for what the synthesis sees; "noise": additive noise for
         both (Ballé et al. 2017). In eval mode the rates are those of the rounded values, as coded.
+        bf16: the analysis and synthesis transforms in bfloat16 autocast (training speed); the
+        entropy model stays in float32.
         """
         gain = torch.exp(self.log_gain[level])[:, :, None, None]
         inv_gain = torch.exp(self.log_inv_gain[level])[:, :, None, None]
-        y = self.g_a(x) * gain
+        y = _transform(self.g_a, x, bf16) * gain
         z = self.h_a(y)
         if self.training and proxy == "noise":
             z_tilde = _noisy(z)
             means, scales = self.h_s_mean(z_tilde), self.h_s_scale(z_tilde)
             y_tilde = _noisy(y)
-            return {"x_hat": self.g_s(y_tilde * inv_gain), "y_lik": gaussian_likelihood(y_tilde, means, scales),
-                    "z_lik": self.z_density.likelihood(z_tilde)}
+            return {"x_hat": _transform(self.g_s, y_tilde * inv_gain, bf16),
+                    "y_lik": gaussian_likelihood(y_tilde, means, scales), "z_lik": self.z_density.likelihood(z_tilde)}
         z_hat = ste_round(z)
         z_lik = self.z_density.likelihood(_noisy(z) if self.training else z_hat)
         means = self.h_s_mean(z_hat)
         scales = self.h_s_scale(z_hat)
         y_hat = ste_round(y - means) + means
         y_lik = gaussian_likelihood(_noisy(y) if self.training else y_hat, means, scales)
-        x_hat = self.g_s(y_hat * inv_gain)
+        x_hat = _transform(self.g_s, y_hat * inv_gain, bf16)
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+def _transform(net: nn.Module, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """net(x), in bfloat16 autocast if asked (1.6x the training steps per CPU second with
+    AVX512-BF16), back to float32."""
+    if not bf16:
+        return net(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        return net(x).float()
 
 
 def _noisy(x: torch.Tensor) -> torch.Tensor:

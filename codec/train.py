@@ -44,6 +44,7 @@ class TrainConfig:
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
     init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
     gain_lr: float = 1.0  # learning-rate multiplier of the per-level gain vectors
+    bf16: bool | None = None  # analysis and synthesis in bfloat16 autocast; None: where the hardware has it
     model: ModelConfig = field(default_factory=ModelConfig)
 
 
@@ -139,6 +140,13 @@ def evaluate(model: HyperpriorModel, images: list[np.ndarray], levels=(1, 3, 6))
     return result
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Native bfloat16 convolutions (AVX512-BF16 / AMX on CPU); elsewhere autocast only emulates them."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def _distributed() -> tuple[int, int]:
     if "RANK" not in os.environ:
         return 0, 1
@@ -168,6 +176,8 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     images = [load_rgb(p) for p in train_paths]
     held = [load_rgb(p) for p in held_paths] if rank == 0 else []
 
+    if cfg.bf16 is None:
+        cfg.bf16 = bf16_supported(device)
     model = HyperpriorModel(cfg.model).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     if cfg.init_gain != 1.0:
@@ -205,7 +215,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
         lr = learning_rate(cfg, step, cpu_seconds)
         for g in opt.param_groups:
             g["lr"] = lr * g["scale"]
-        out_ = net(x, level, cfg.proxy)
+        out_ = net(x, level, cfg.proxy, cfg.bf16)
         losses = rd_loss(out_, x, level)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()

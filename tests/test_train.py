@@ -38,11 +38,12 @@ def weights(path: Path) -> dict:
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
-@pytest.mark.parametrize("gain_lr", [1.0, 10.0])  # 10: two parameter groups in Adam's saved state
-def test_resume_is_exact(image_dir, tmp_path, gain_lr):
-    run(config(image_dir, tmp_path / "straight", 7, gain_lr=gain_lr), progress=False)
-    run(config(image_dir, tmp_path / "split", 4, gain_lr=gain_lr), progress=False)
-    run(config(image_dir, tmp_path / "split", 7, workers=1, gain_lr=gain_lr), resume=True, progress=False)
+# gain_lr 10: two parameter groups in Adam's saved state; bf16: the autocast path
+@pytest.mark.parametrize("gain_lr,bf16", [(1.0, False), (10.0, False), (1.0, True)])
+def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16):
+    run(config(image_dir, tmp_path / "straight", 7, gain_lr=gain_lr, bf16=bf16), progress=False)
+    run(config(image_dir, tmp_path / "split", 4, gain_lr=gain_lr, bf16=bf16), progress=False)
+    run(config(image_dir, tmp_path / "split", 7, workers=1, gain_lr=gain_lr, bf16=bf16), resume=True, progress=False)
     a = weights(tmp_path / "straight" / "last.safetensors")
     b = weights(tmp_path / "split" / "last.safetensors")
     assert a.keys() == b.keys()
@@ -136,3 +137,20 @@ def test_eval_forward_is_deterministic_and_rates_the_rounded_latent():
     model.train()
     c = model(x, torch.tensor([5]))
     assert not torch.equal(a["y_lik"], c["y_lik"])  # training rates the noisy latent
+
+
+def test_bf16_runs_the_transforms_in_bfloat16_and_rates_in_float32():
+    torch.manual_seed(0)
+    model = HyperpriorModel(TINY)
+    model.scale_latent_init(8.0)
+    x = torch.rand(2, 3, 64, 64)
+    seen = []
+    model.g_s.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    torch.manual_seed(1)
+    full = model(x, torch.tensor([2, 5]))
+    torch.manual_seed(1)
+    half = model(x, torch.tensor([2, 5]), bf16=True)
+    assert seen == [torch.float32, torch.bfloat16]
+    assert all(v.dtype == torch.float32 for v in half.values())
+    assert torch.allclose(half["x_hat"], full["x_hat"], atol=0.05)  # bfloat16: 8 bits of mantissa
+    assert not torch.equal(half["x_hat"], full["x_hat"])
