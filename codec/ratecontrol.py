@@ -116,8 +116,8 @@ class PsnrCurve:
     The first probe goes where the median training image (PSNR P at quality 4.5) meets the aim.
     """
 
-    A, B, C = -2.492, -0.3809, 0.12172  # bench/results/ratecontrol-prior-2026-11-25.md (run 3 weights)
-    P = 29.0
+    A, B, C = -2.235, -0.4326, 0.11742  # bench/results/ratecontrol-prior-2026-11-25b.md (run 4 weights)
+    P = 30.43
 
     @classmethod
     def start(cls, aim: float) -> float:
