@@ -4,8 +4,8 @@
 
 PSNR-RGB against quality (1 to 8 in steps of 0.25) of every 97th training image (never
 Kodak: Kodak is where the search is measured), then a least-squares fit of
-log(dp/dq) = A + B q + C p, and P, the median PSNR at quality 4.5 (where the search
-starts from). The constants only steer the search (how many probes it
+log(dp/dq) = A + B q + C p, and P, the median PSNR at PsnrCurve.START_Q (where the
+search starts from). The constants only steer the search (how many probes it
 needs), never what it returns, so stale constants after new weights cost time, not
 correctness; refit them when the weights change.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 from codec.data import list_images
 from codec.encoder import prepare
-from codec.ratecontrol import psnr_at
+from codec.ratecontrol import PsnrCurve, psnr_at
 
 QUALITIES = np.arange(1.0, 8.001, 0.25)
 
@@ -53,7 +53,7 @@ def main() -> None:
     lines = [f"# PSNR search prior, {time.strftime('%Y-%m-%d')}", "", f"Command: `{' '.join(sys.argv)}`", "",
              f"{len(paths)} training images; fit of log(dp/dq) = A + B q + C p:", "",
              f"    A, B, C = {a:.4g}, {b:.4g}, {c:.5g}",
-             f"    P = {np.median([c_[QUALITIES.tolist().index(4.5)] for c_ in curves]):.2f}", "",
+             f"    P = {np.median([np.interp(PsnrCurve.START_Q, QUALITIES, c_) for c_ in curves]):.2f}", "",
              f"Relative error of the fitted slope: median {np.median(np.abs(err)):.2f}, "
              f"90th percentile {np.percentile(np.abs(err), 90):.2f}.", "",
              "| image | " + " | ".join(f"q{q:g}" for q in QUALITIES[::4]) + " |",

@@ -41,8 +41,8 @@ def _search(measure, target: float, at_most: bool, tolerance: float, predict, st
     lies in the window [target - tolerance, target] (at_most) or [target, target + tolerance],
     else the largest q with value <= target (at_most) or the smallest with value >= target.
     predict(near, aim) -> the q where the curve through `near`, the (at most) two probes
-    (q, value, payload) nearest the aim, reaches aim, the middle of the window, so that a slightly wrong prediction still lands
-    inside. Once the target is bracketed, a prediction outside the bracket is replaced by
+    (q, value, payload) nearest the aim, reaches aim, the middle of the window, so that a
+    slightly wrong prediction still lands inside. Once the target is bracketed, a prediction outside the bracket is replaced by
     bisection. Returns ((q, value, payload), met)."""
     below = (lambda v: v <= target) if at_most else (lambda v: v < target)
     aim = target - tolerance / 2 if at_most else target + tolerance / 2
@@ -113,15 +113,15 @@ class PsnrCurve:
     quality rises and are steeper for images that reach a high PSNR. B and C are fitted to
     the shipped weights' curves on training images (bench/ratecontrol_prior.py); `a` starts
     at its fitted value and is refitted to each image through the two probes nearest the aim.
-    The first probe goes where the median training image (PSNR P at quality 4.5) meets the aim.
+    The first probe goes where the median training image (PSNR P at quality START_Q) meets the aim.
     """
 
     A, B, C = -2.235, -0.4326, 0.11742  # bench/results/ratecontrol-prior-2026-11-25b.md (run 4 weights)
-    P = 30.43
+    START_Q, P = 4.5, 30.43
 
     @classmethod
     def start(cls, aim: float) -> float:
-        return cls.quality_at((4.5, cls.P), cls.A, aim)
+        return cls.quality_at((cls.START_Q, cls.P), cls.A, aim)
 
     @classmethod
     def predict(cls, near, aim):

@@ -63,9 +63,9 @@ def test_psnr_search_lands_in_window_in_few_probes(a_shift):
 
 
 def test_first_probe_follows_the_median_curve():
-    """The search starts where the median training image meets the aim: quality 4.5 for
+    """The search starts where the median training image meets the aim: at START_Q for
     its own PSNR there, lower for lower targets, and always on the scale."""
-    assert PsnrCurve.start(PsnrCurve.P) == pytest.approx(4.5)
+    assert PsnrCurve.start(PsnrCurve.P) == pytest.approx(PsnrCurve.START_Q)
     starts = [PsnrCurve.start(PsnrCurve.P + d) for d in (-4, -2, 0, 2)]
     assert starts == sorted(starts) and len(set(starts)) == 4
     assert PsnrCurve.start(PsnrCurve.P + 50) == 8.0

@@ -45,7 +45,8 @@ VARIANTS = {
     "narrow-gain16": ("N=64 M=128 + gain16", ["--n", "64", "--m", "128", "--init-gain", "16"]),
     "narrow-relu-gain16": ("N=64 M=128, ReLU + gain16",
                            ["--n", "64", "--m", "128", "--act", "relu", "--init-gain", "16"]),
-    "mid-gain16-bf16": ("N=96 M=160 + gain16, bf16", ["--n", "96", "--m", "160", "--init-gain", "16", "--bf16"]),
+    "mid-gain16-bf16": ("N=96 M=160 + gain16, bf16",
+                        ["--n", "96", "--m", "160", "--init-gain", "16", "--bf16"]),
     "narrow-gain16-bf16": ("N=64 M=128 + gain16, transforms in bfloat16 autocast",
                            ["--n", "64", "--m", "128", "--init-gain", "16", "--bf16"]),
 }
