@@ -100,6 +100,12 @@ def synthesize(latents: Latents, weights: DecoderWeights, quality: float, width:
                device: torch.device, dtype: torch.dtype = torch.float32, tile: int = DECODE_TILE,
                progress: bool = False) -> np.ndarray:
     """Latents -> (H, W, 3) uint8 pixels; the synthesis runs in tiles of `tile` pixels on the CPU."""
+    # cuDNN would run float32 convolutions in TF32: pixels off the reference (formats/dcn.md)
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=False):
+        return _synthesize(latents, weights, quality, width, height, device, dtype, tile, progress)
+
+
+def _synthesize(latents, weights, quality, width, height, device, dtype, tile, progress) -> np.ndarray:
     mean_net = weights.mean_net.to(device, dtype)
     synthesis = weights.synthesis.to(device, dtype)
     z = torch.from_numpy(latents.z).to(device, dtype)[None]

@@ -1,9 +1,12 @@
-"""The conformance files (formats/conformance) decode to their recorded symbols and pixels."""
+"""The conformance files (formats/conformance) decode to their recorded symbols, and to
+pixels within the tolerance of their float64 reference reconstructions."""
 import hashlib
 import importlib.util
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import codec
 from conftest import ROOT
@@ -21,7 +24,24 @@ def test_conformance_file(name):
     data = (CONFORMANCE / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["sha256"], "the file itself changed"
     assert generate.symbol_hash(data) == entry["symbols"]
-    img = codec.decode(data)
-    assert img.mode == entry["mode"] and list(img.size) == entry["size"]
-    assert generate.pixel_hash(img) == entry["pixels"]
+    reference = Image.open(CONFORMANCE / entry["reference"])
+    assert generate.within_tolerance(codec.decode(data), reference) is None
 
+
+def test_tolerance_rejects_what_it_should():
+    reference = Image.open(CONFORMANCE / MANIFEST["files"]["crop-rgba-q6.dcn"]["reference"])
+    assert MANIFEST["tolerance"] == generate.TOLERANCE
+    px = np.asarray(reference).copy()
+    flipped = px.copy()
+    flipped[0, 0, 0] ^= 1  # one sample one off: a rounding, conforming
+    assert generate.within_tolerance(Image.fromarray(flipped, "RGBA"), reference) is None
+    off = px.copy()
+    off[0, 0, 0] = (int(off[0, 0, 0]) + 2) % 256
+    assert "off the reference" in generate.within_tolerance(Image.fromarray(off, "RGBA"), reference)
+    many = px.copy()
+    many[:4, :, 0] ^= 1
+    assert "differ" in generate.within_tolerance(Image.fromarray(many, "RGBA"), reference)
+    alpha = px.copy()
+    alpha[0, 0, 3] ^= 1
+    assert generate.within_tolerance(Image.fromarray(alpha, "RGBA"), reference) == "the alpha plane differs"
+    assert generate.within_tolerance(reference.convert("RGB"), reference).startswith("RGB")

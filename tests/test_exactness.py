@@ -53,3 +53,15 @@ def test_cuda_decodes_the_same_symbols(files):
         b, pb = decode_with(data, 2, device="cuda")
         assert np.array_equal(a.y, b.y) and np.array_equal(a.indices, b.indices)
         assert np.abs(pa.astype(int) - pb.astype(int)).max() <= 1
+
+
+def test_synthesis_runs_without_tf32(files, monkeypatch):
+    """cuDNN's default TF32 convolutions would move GPU pixels off the reference."""
+    seen = []
+    weights = load_decoder()
+    original = type(weights.synthesis).forward
+    monkeypatch.setattr(type(weights.synthesis), "forward",
+                        lambda self, x: seen.append(torch.backends.cudnn.allow_tf32) or original(self, x))
+    assert torch.backends.cudnn.allow_tf32  # PyTorch's default, restored after the decode
+    decode_with(files[0], 1)
+    assert seen and not any(seen) and torch.backends.cudnn.allow_tf32
