@@ -114,7 +114,8 @@ def _synthesize(latents, weights, quality, width, height, device, dtype, tile, p
     y_hat *= interpolate(weights.log_inv_gain.to(device, dtype), quality)[None, :, None, None]
 
     def run(tile_latent: torch.Tensor) -> torch.Tensor:  # to uint8 at once: a quarter of the memory
-        return torch.round(synthesis(tile_latent).clamp_(0, 1).mul_(255)).to(torch.uint8)
+        x = synthesis(tile_latent.contiguous(memory_format=torch.channels_last))  # oneDNN's fastest layout
+        return torch.round(x.clamp_(0, 1).mul_(255)).to(torch.uint8)
 
     if device.type == "cpu":
         x = tiled(run, y_hat, max(1, tile // 16), SYNTHESIS_MARGIN, Fraction(16), progress="decode" if progress else "")

@@ -1,7 +1,7 @@
 """Decoder-side networks: z -> (means, scales) of y, and quantized y -> image."""
 from torch import nn
 
-from .layers import activation, deconv, conv
+from .layers import SubpixelDeconv, activation, deconv, conv
 
 
 class Synthesis(nn.Sequential):
@@ -10,6 +10,14 @@ class Synthesis(nn.Sequential):
     def __init__(self, n: int, m: int, act: str = "gdn"):
         super().__init__(deconv(m, n), activation(act, n, True), deconv(n, n), activation(act, n, True),
                          deconv(n, n), activation(act, n, True), deconv(n, 3))
+
+
+def for_decoding(synthesis: Synthesis) -> nn.Sequential:
+    """The same network in its fastest CPU form (inputs channels-last): the last transposed
+    convolution as a sub-pixel convolution. The other layers stay: oneDNN's transposed
+    convolutions beat their sub-pixel forms when the output has many channels."""
+    *body, last = synthesis
+    return nn.Sequential(*body, SubpixelDeconv(last)).eval()
 
 
 class HyperSynthesis(nn.Sequential):

@@ -12,7 +12,7 @@ from safetensors.torch import load as load_bytes
 
 from .errors import DCNError
 from .intnet import IntegerScaleNet
-from .synthesis import HyperSynthesis, Synthesis
+from .synthesis import HyperSynthesis, Synthesis, for_decoding
 from .tables import TableSet
 
 DECODER_FILE = "decoder.safetensors"
@@ -62,7 +62,7 @@ def sub_state(tensors: dict, prefix: str) -> dict:
 
 @dataclass
 class DecoderWeights:
-    synthesis: Synthesis
+    synthesis: torch.nn.Sequential  # for_decoding(Synthesis)
     mean_net: HyperSynthesis
     scale_net: IntegerScaleNet
     log_inv_gain: torch.Tensor
@@ -84,6 +84,6 @@ def load_decoder(directory: Path | None = None) -> DecoderWeights:
     synthesis, mean_net = Synthesis(n, m, meta.get("act", "gdn")), HyperSynthesis(n, m)
     synthesis.load_state_dict(sub_state(tensors, "g_s"))
     mean_net.load_state_dict(sub_state(tensors, "h_s_mean"))
-    return DecoderWeights(synthesis.eval(), mean_net.eval(), IntegerScaleNet.from_state_dict(tensors),
+    return DecoderWeights(for_decoding(synthesis), mean_net.eval(), IntegerScaleNet.from_state_dict(tensors),
                           tensors["log_inv_gain"], table_set(tensors, "y_tables"), table_set(tensors, "z_tables"),
                           n, m, fingerprint(raw))

@@ -65,3 +65,21 @@ def test_synthesis_runs_without_tf32(files, monkeypatch):
     assert torch.backends.cudnn.allow_tf32  # PyTorch's default, restored after the decode
     decode_with(files[0], 1)
     assert seen and not any(seen) and torch.backends.cudnn.allow_tf32
+
+
+def test_decoding_form_is_the_same_network():
+    """layers.SubpixelDeconv and the channels-last IGDN compute what training's layers do."""
+    from codec.layers import SubpixelDeconv, deconv
+    from codec.synthesis import Synthesis, for_decoding
+    torch.manual_seed(0)
+    for cin, cout, h, w in ((8, 3, 5, 7), (16, 12, 1, 1), (4, 6, 9, 4)):
+        layer = deconv(cin, cout)
+        x = torch.randn(2, cin, h, w)
+        with torch.no_grad():
+            assert torch.allclose(SubpixelDeconv(layer)(x), layer(x), atol=1e-5)
+    synthesis = Synthesis(8, 12).eval()
+    y = torch.randn(1, 12, 3, 5)
+    with torch.no_grad():
+        ref = synthesis(y)
+        fast = for_decoding(synthesis)(y.contiguous(memory_format=torch.channels_last))
+    assert fast.shape == ref.shape == (1, 3, 48, 80) and torch.allclose(fast, ref, atol=1e-5)
