@@ -94,15 +94,22 @@ def code_tile(y: torch.Tensor, enc: EncoderWeights, dec: DecoderWeights, section
     symbols = torch.round(y - means).clamp_(-entropy.MAX_ABS, entropy.MAX_ABS)[0].numpy().astype(np.int32)
     if not sections:
         return None, z_int, symbols, None
+    return entropy_code_tile(z_int, symbols, dec)
+
+
+def entropy_code_tile(z_int: np.ndarray, symbols: np.ndarray, dec: DecoderWeights):
+    """One tile's integer z and y -> its two sections (and what code_tile returns)."""
     z_bytes = entropy.encode(z_int, z_table_index(dec.n, *z_int.shape[1:]), dec.z_tables)
     indices = dec.scale_net.indices(z_int)
     return (z_bytes, entropy.encode(symbols, indices, dec.y_tables)), z_int, symbols, indices
 
 
 @torch.no_grad()
-def code(a: Analysed, quality: float, sections: bool = True) -> tuple[bytes | None, Latents]:
+def code(a: Analysed, quality: float, sections: bool = True, latents: Latents | None = None) -> tuple[bytes | None, Latents]:
     """The file for one quality (already quantized to the header's precision) and its
-    latents; sections=False: the latents only (no file, no table indices)."""
+    latents; sections=False: the latents only (no file, no table indices). latents: this
+    quality's latents from an earlier code(..., sections=False), entropy-coded as they are
+    instead of running the hyper networks again."""
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
     width, height = a.picture.size
     header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile)
@@ -112,6 +119,9 @@ def code(a: Analysed, quality: float, sections: bool = True) -> tuple[bytes | No
 
     def run(box):
         t, l, h, w = box
+        if latents is not None:
+            return entropy_code_tile(latents.z[:, t:t + h, l:l + w], latents.y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)],
+                                     a.dec)
         return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec, sections)
 
     coded = map_tiles(run, boxes)
