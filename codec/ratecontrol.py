@@ -178,6 +178,7 @@ def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[byt
 
 
 def psnr_at(a: Analysed, quality: float) -> float:
+    """PSNR of the image decoded at a quality (what bench/ratecontrol_prior.py fits)."""
     return probe_psnr(a, quality)[0]
 
 
