@@ -110,19 +110,22 @@ def code(a: Analysed, quality: float, sections: bool = True, latents: Latents | 
     latents; sections=False: the latents only (no file, no table indices). latents: this
     quality's latents from an earlier code(..., sections=False), entropy-coded as they are
     instead of running the hyper networks again."""
-    y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
     width, height = a.picture.size
     header = bitstream.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile)
     boxes = tile_boxes(header)
-    a.enc.hyper_analysis.cpu()  # the hyper networks are small: always on the CPU
-    a.dec.mean_net.to("cpu", torch.float32)
-
-    def run(box):
-        t, l, h, w = box
-        if latents is not None:
+    if latents is not None:
+        def run(box):
+            t, l, h, w = box
             return entropy_code_tile(latents.z[:, t:t + h, l:l + w], latents.y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)],
                                      a.dec)
-        return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec, sections)
+    else:
+        y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
+        a.enc.hyper_analysis.cpu()  # the hyper networks are small: always on the CPU
+        a.dec.mean_net.to("cpu", torch.float32)
+
+        def run(box):
+            t, l, h, w = box
+            return code_tile(y[:, :, 4 * t:4 * (t + h), 4 * l:4 * (l + w)], a.enc, a.dec, sections)
 
     coded = map_tiles(run, boxes)
     latents = Latents.assemble(boxes, [c[1:] for c in coded], a.dec.n, a.dec.m)

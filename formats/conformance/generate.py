@@ -44,7 +44,7 @@ def within_tolerance(img: Image.Image, reference: Image.Image) -> str | None:
     if (img.mode, img.size) != (reference.mode, reference.size):
         return f"{img.mode} {img.size}, the reference is {reference.mode} {reference.size}"
     a, b = np.asarray(img).astype(np.int16), np.asarray(reference).astype(np.int16)
-    if a.ndim == 3 and img.mode in ("LA", "RGBA") and not np.array_equal(a[..., -1], b[..., -1]):
+    if img.mode in ("LA", "RGBA") and not np.array_equal(a[..., -1], b[..., -1]):
         return "the alpha plane differs"
     diff = np.abs(a - b)
     if diff.max() > TOLERANCE["max_abs"]:
@@ -81,10 +81,10 @@ def main() -> None:
         if not args.references:
             (HERE / name).write_bytes(codec.encode(img, quality=q, tile=tile))
         data = (HERE / name).read_bytes()
-        reference = codec.decode(data, device="cpu", dtype=torch.float64)
-        reference.save(HERE / Path(name).with_suffix(".png"), optimize=True)
+        reference = Path(name).with_suffix(".png").name
+        codec.decode(data, device="cpu", dtype=torch.float64).save(HERE / reference, optimize=True)
         manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "symbols": symbol_hash(data),
-                                   "reference": Path(name).with_suffix(".png").name}
+                                   "reference": reference}
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {len(manifest['files'])} files for weights {manifest['weights']}")
 
