@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from codec import entropy
-from codec.data import list_images
-from codec.encoder import code, prepare
-from codec.export import load_model
-from codec.tables import SCALE_FRAC_BITS, scale_thresholds
+from codec.entropy import ans as entropy
+from codec.entropy.tables import ScaleSpec
+from codec.pipeline.encode import prepare, quantize, write
+from codec.train.data import list_images
+from codec.train.export import load_model
 
 QUALITIES = (1.5, 3.0, 4.5, 6.0, 7.5)
 
@@ -23,19 +23,22 @@ QUALITIES = (1.5, 3.0, 4.5, 6.0, 7.5)
 def main() -> None:
     images, checkpoint = Path(sys.argv[1]), Path(sys.argv[2])
     model = load_model(checkpoint)[0]
-    thresholds = torch.from_numpy(scale_thresholds().astype(np.float64))
+    spec = ScaleSpec()  # model 1's
+    thresholds = torch.from_numpy(spec.thresholds().astype(np.float64))
     ratios, agree = [], []
     for path in list_images(images):
         a = prepare(path)
         for q in QUALITIES:
-            data, lat = code(a, q)
+            lat = quantize(a, q)
+            data = write(a, q, lat)
+            z, y, indices = lat.arrays().values()
             with torch.no_grad():
-                scales = model.h_s_scale(torch.from_numpy(lat.z).float()[None])[0].double() * 2 ** SCALE_FRAC_BITS
+                scales = model.h_s_scale(torch.from_numpy(z).float()[None])[0].double() * 2 ** spec.frac_bits
             float_idx = torch.searchsorted(thresholds, scales.reshape(-1), right=True).reshape(scales.shape).numpy()
-            int_bytes = len(entropy.encode(lat.y, lat.indices, a.dec.y_tables))
-            float_bytes = len(entropy.encode(lat.y, float_idx, a.dec.y_tables))
+            int_bytes = len(entropy.encode(y, indices, a.dec.latent.y_tables))
+            float_bytes = len(entropy.encode(y, float_idx, a.dec.latent.y_tables))
             ratios.append((len(data)) / (len(data) - int_bytes + float_bytes))
-            agree.append(float(np.mean(float_idx == lat.indices)))
+            agree.append(float(np.mean(float_idx == indices)))
     r = np.array(ratios)
     print(f"{len(r)} files ({len(r) // len(QUALITIES)} images x qualities {QUALITIES})")
     print(f"table index agreement integer vs float: mean {np.mean(agree):.4%}, min {np.min(agree):.4%}")

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 import codec
-from codec.data import list_images
+from codec.train.data import list_images
 from codec.errors import DCNError
-from codec.imageio import load_picture
-from codec.metrics import psnr_rgb
+from codec.image.io import load_picture
+from codec.image.metrics import psnr_rgb
 
 BPPS = (0.15, 0.3, 0.6, 1.0, 1.5)
 PSNR_QUALITIES = (1.5, 7.5)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codec.data import list_images
-from codec.encoder import prepare
-from codec.ratecontrol import PsnrCurve, psnr_at
+from codec.train.data import list_images
+from codec.pipeline.encode import prepare
+from codec.pipeline.ratecontrol import PsnrCurve, psnr_at
 
 QUALITIES = np.arange(1.0, 8.001, 0.25)
 

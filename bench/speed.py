@@ -40,17 +40,18 @@ def median_time(fn, runs: int) -> float:
 
 
 def dcn_stages(path: Path, runs: int) -> dict:
-    from codec import bitstream
-    from codec.decoder import decode_latents, synthesize
-    from codec.encoder import analyse, code, load_encoder, prepare
-    from codec.imageio import image_bytes, load_picture, to_image
-    from codec.weights import load_decoder
-    dec, enc = load_decoder(), load_encoder()
+    from codec.format import container
+    from codec.pipeline.decode import decode_latents, synthesize
+    from codec.image.io import image_bytes, load_picture, to_image
+    from codec.models.registry import default_model
+    from codec.models.weights import load_decoder, load_encoder
+    from codec.pipeline.encode import analyse, prepare, quantize, write
+    dec, enc = load_decoder(default_model()), load_encoder(default_model())
     cpu = torch.device("cpu")
     pic = load_picture(path, 2 ** 30)
     a = prepare(path, max_pixels=2 ** 30)
-    data = code(a, 4.0)[0]
-    c = bitstream.read(data)
+    data = write(a, 4.0, quantize(a, 4.0))
+    c = container.read(data)
     lat = decode_latents(c, dec)
     h = c.header
     rgb = synthesize(lat, dec, h.quality, h.width, h.height, cpu)
@@ -58,8 +59,8 @@ def dcn_stages(path: Path, runs: int) -> dict:
     r = {
         "encode: read image": median_time(lambda: load_picture(path, 2 ** 30), runs),
         "encode: analysis network": median_time(lambda: analyse(pic.rgb, enc, cpu), runs),
-        "encode: hyper networks + entropy coding": median_time(lambda: code(a, 4.0), runs),
-        "decode: entropy decoding + integer scale network": median_time(lambda: decode_latents(bitstream.read(data), dec), runs),
+        "encode: hyper networks + entropy coding": median_time(lambda: write(a, 4.0, quantize(a, 4.0)), runs),
+        "decode: entropy decoding + integer scale network": median_time(lambda: decode_latents(container.read(data), dec), runs),
         "decode: synthesis network": median_time(lambda: synthesize(lat, dec, h.quality, h.width, h.height, cpu), runs),
         "decode: write PNG": median_time(lambda: image_bytes(img, Path("x.png")), runs),
     }

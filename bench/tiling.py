@@ -30,7 +30,7 @@ QUALITIES = (2.0, 4.0, 6.0)
 
 def rate(kodak: Path, out: Path) -> None:
     import codec
-    from codec.metrics import psnr_rgb
+    from codec.image.metrics import psnr_rgb
     rows = []
     for path in sorted(kodak.glob("kodim*.png")):
         img = Image.open(path).convert("RGB")
@@ -79,17 +79,16 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 
 UNTILED = """
 import sys, torch
-from codec import encoder, decoder, bitstream
-from codec.tiling import map_tiles
+from codec.pipeline import encode, decode
 mode, src, dst = sys.argv[1:]
 if mode == "encode":
-    a = encoder.prepare(src, max_pixels=2 ** 30)
-    # the analysis in one piece instead of tiles
-    a.y = encoder.analyse(a.picture.rgb, a.enc, torch.device("cpu"), tile=1 << 20)
-    open(dst, "wb").write(encoder.code(a, 4.0)[0])
+    a = encode.prepare(src, max_pixels=2 ** 30)
+    # the analysis in one piece instead of blocks
+    a.y = encode.analyse(a.picture.rgb, a.enc, torch.device("cpu"), block=1 << 20)
+    open(dst, "wb").write(encode.write(a, 4.0, encode.quantize(a, 4.0)))
 else:
     data = open(src, "rb").read()
-    img = decoder.decode(data, max_pixels=2 ** 30, tile=1 << 20)
+    img = decode.decode(data, max_pixels=2 ** 30, block=1 << 20)
     img.save(dst)
 """
 

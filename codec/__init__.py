@@ -4,33 +4,45 @@
     data = codec.encode("photo.png", quality=4.0)   # -> bytes of a .dcn file
     image = codec.decode(data)                      # -> PIL.Image.Image
 
-Quality is continuous from 1.0 (smallest files) to 8.0 (best quality). Importing codec
-also lets Pillow open and save .dcn files (codec/pillow.py).
+Quality is continuous from 1.0 (smallest files) to the model's top level (8.0 for the
+default model). Every released model keeps decoding: a file names its model, and
+`codec.models()` lists them. Importing codec also lets Pillow open and save .dcn files
+(codec/pillow.py).
 """
 from . import pillow  # noqa: F401  (registers the DCN format with Pillow)
 from .errors import DCNError
-from .quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
+from .models.quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
 
-__all__ = ["encode", "decode", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY"]
+__all__ = ["encode", "decode", "models", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY"]
 
 
-def encode(image, quality: float = DEFAULT_QUALITY, *, target_size: int | None = None,
+def encode(image, quality: float = DEFAULT_QUALITY, *, model=None, target_size: int | None = None,
            target_bpp: float | None = None, target_psnr: float | None = None, best_effort: bool = False,
            **options) -> bytes:
-    """Encode a path, file object or PIL image; options: device, max_pixels, weights_dir, tile.
+    """Encode a path, file object or PIL image; options: device, max_pixels, tile.
 
+    model: a registered model's name ("hyperprior-64-128@3", or a bare name for its newest
+    version), a folder of exported weights, or None for the newest released model.
     With target_size (bytes), target_bpp or target_psnr (dB), the quality is searched for
     instead (largest that fits / smallest that reaches the target); an unreachable target
     raises DCNError unless best_effort, which returns the closest file with a warning.
     """
     if target_size is None and target_bpp is None and target_psnr is None:
-        from .encoder import encode as _encode
-        return _encode(image, quality, **options)
-    from .ratecontrol import encode_to_target
-    return encode_to_target(image, target_size, target_bpp, target_psnr, best_effort, **options)[0]
+        from .pipeline.encode import encode as _encode
+        return _encode(image, quality, model=model, **options)
+    from .pipeline.ratecontrol import encode_to_target
+    return encode_to_target(image, target_size, target_bpp, target_psnr, best_effort, model=model, **options)[0]
 
 
 def decode(data: bytes, **options):
-    """Decode the bytes of a .dcn file to a PIL image; options: device, max_pixels, weights_dir."""
-    from .decoder import decode as _decode
+    """Decode the bytes of a .dcn file to a PIL image with the model the file names;
+    options: device, max_pixels, weights_dir (a folder of unregistered weights to consider)."""
+    from .pipeline.decode import decode as _decode
     return _decode(data, **options)
+
+
+def models() -> list[dict]:
+    """The released models, oldest first: id, fingerprint, whether it can encode, training."""
+    from .models.registry import registry
+    return [{"id": m.id, "fingerprint": m.fingerprint, "encoder": m.has_encoder, "released": m.released,
+             "training": m.training} for m in registry()]

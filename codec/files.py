@@ -1,6 +1,7 @@
 """Writing outputs so that no half-written file is ever left under its final name."""
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -10,15 +11,23 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside path, then rename it over path."""
+@contextmanager
+def atomic_path(path: Path):
+    """A temporary path beside `path` for the caller to write; renamed over `path` when the
+    block ends without an exception, removed otherwise."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside path, then rename it over path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

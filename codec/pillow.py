@@ -5,12 +5,13 @@ name; Pillow's MAX_IMAGE_PIXELS decompression-bomb guard applies before decoding
 """
 from PIL import Image, ImageFile
 
-from . import bitstream
 from .errors import DCNError
+from .format import container
+from .format.constants import MAGIC
 
 
 def _accept(prefix: bytes) -> bool:
-    return prefix[:3] == bitstream.MAGIC
+    return prefix[:3] == MAGIC
 
 
 class DcnImageFile(ImageFile.ImageFile):
@@ -18,9 +19,9 @@ class DcnImageFile(ImageFile.ImageFile):
     format_description = "DCN learned image codec"
 
     def _open(self) -> None:
-        head = self.fp.read(bitstream.HEADER.size)
+        head = self.fp.read(max(h.size for h in container.HEADERS.values()))
         try:
-            header = bitstream.peek_header(head, max_pixels=2 ** 62)
+            header = container.peek_header(head, max_pixels=2 ** 62)
         except DCNError as exc:
             raise SyntaxError(str(exc)) from None
         self._size = (header.width, header.height)
@@ -31,7 +32,7 @@ class DcnImageFile(ImageFile.ImageFile):
 
     def load(self):
         if self._im is None:
-            from .decoder import decode
+            from .pipeline.decode import decode
             self.fp.seek(0)
             decoded = decode(self.fp.read(), max_pixels=2 ** 62)
             self.im = decoded.im
@@ -39,8 +40,8 @@ class DcnImageFile(ImageFile.ImageFile):
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    from .encoder import encode
-    fp.write(encode(im, im.encoderinfo.get("quality", 4.0), max_pixels=2 ** 62))
+    from .pipeline.encode import encode
+    fp.write(encode(im, im.encoderinfo.get("quality", 4.0), max_pixels=2 ** 62, model=im.encoderinfo.get("model")))
 
 
 Image.register_open(DcnImageFile.format, DcnImageFile, _accept)

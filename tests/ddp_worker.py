@@ -5,8 +5,8 @@ import sys
 import torch
 from safetensors.torch import save_file
 
-from codec.model import HyperpriorModel, ModelConfig
-from codec.train import TrainConfig, run
+from codec.train.model import HyperpriorModel, ModelConfig
+from codec.train.loop import TrainConfig, run
 
 data, out = sys.argv[1], sys.argv[2]
 rank = int(os.environ["RANK"])

@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 import codec  # noqa: E402
-from codec import bitstream  # noqa: E402
+from codec.format import container  # noqa: E402
 from codec.errors import DCNError  # noqa: E402
 from conftest import make_image  # noqa: E402
 
@@ -39,10 +39,10 @@ def seeds() -> list[bytes]:
 
 
 def fix_crc(data: bytes) -> bytes:
-    if len(data) < bitstream.HEADER.size + bitstream.CRC.size:
+    if len(data) < container.V2_HEADER.size + container.CRC.size:
         return data
     body = data[:-4]
-    return body + bitstream.CRC.pack(zlib.crc32(body))
+    return body + container.CRC.pack(zlib.crc32(body))
 
 
 def mutate(data: bytes, rng: np.random.Generator) -> bytes:
@@ -69,7 +69,7 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
         else:
             del d[rng.integers(len(d)):]
     else:  # section contents replaced
-        start = rng.integers(bitstream.HEADER.size, max(bitstream.HEADER.size + 1, len(d) - 4))
+        start = rng.integers(container.V2_HEADER.size, max(container.V2_HEADER.size + 1, len(d) - 4))
         end = min(len(d) - 4, start + rng.integers(1, 64))
         d[start:end] = rng.integers(0, 256, max(0, end - start), dtype=np.uint8).tobytes()
     out = bytes(d)
@@ -94,7 +94,7 @@ def fuzz(cases: int, seed: int = 0, memory_growth_mb: float = 400.0) -> Counter:
             signal.alarm(CASE_SECONDS)
             try:
                 img = codec.decode(data, max_pixels=MAX_PIXELS)
-                header = bitstream.peek_header(data, MAX_PIXELS)
+                header = container.peek_header(data, MAX_PIXELS)
                 assert img.size == (header.width, header.height), f"case {i}: wrong size"
                 outcomes["image"] += 1
             except DCNError as exc:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import batch
+from codec.tools import batch
 from conftest import make_image, run_cli
 
 

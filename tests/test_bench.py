@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from codec.bench.bdrate import bd_rate, pchip
-from codec.bench.metrics import bpp, ms_ssim_rgb, psnr_rgb
-from codec.bench.run import measure_image
+from codec.tools.bench.bdrate import bd_rate, pchip
+from codec.tools.bench.metrics import bpp, ms_ssim_rgb, psnr_rgb
+from codec.tools.bench.run import measure_image
 from conftest import make_image, run_cli
 
 
@@ -90,6 +90,6 @@ def test_missing_optional_codec_is_skipped(tmp_path):
 
 
 def test_unavailable_library_is_reported_not_raised():
-    from codec.bench import peers
+    from codec.tools.bench import peers
     assert "not installed" in peers._module("no_such_module_for_dcn")()
     assert peers.PEERS["jpeg"].available() is None

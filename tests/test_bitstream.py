@@ -4,13 +4,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import codec
-from codec import bitstream
+from codec.format import container
 from codec.errors import DCNError
 from conftest import make_image
 
 headers = st.builds(
-    bitstream.Header,
-    mode=st.sampled_from(bitstream.MODES),
+    container.Header,
+    mode=st.sampled_from(container.MODES),
     width=st.integers(1, 2 ** 16),
     height=st.integers(1, 2 ** 10),
     quality=st.integers(1000, 8000).map(lambda q: q / 1000),
@@ -24,42 +24,83 @@ headers = st.builds(
 def test_container_round_trip(header, data, alpha):
     rows, cols = header.grid
     if rows * cols > 2000:
-        header = bitstream.Header(header.mode, header.width, header.height, header.quality, header.fingerprint,
+        header = container.Header(header.mode, header.width, header.height, header.quality, header.fingerprint,
                                   64 * 1024)
         rows, cols = header.grid
     sections = st.tuples(st.binary(max_size=16), st.binary(max_size=32))
     tiles = tuple(data.draw(st.lists(sections, min_size=rows * cols, max_size=rows * cols)))
-    c = bitstream.Container(header, tiles, alpha if header.has_alpha else b"")
-    raw = bitstream.write(c)
+    c = container.Container(header, tiles, alpha if header.has_alpha else b"")
+    raw = container.write(c)
     assert len(raw) == sum(c.section_sizes().values())  # header, tile index, sections, alpha, checksum
-    assert bitstream.read(raw, max_pixels=2 ** 40) == c
+    assert container.read(raw, max_pixels=2 ** 40) == c
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_reader_never_fails_with_a_foreign_error(data):
     try:
-        bitstream.read(data)
+        container.read(data)
     except DCNError:
         pass
 
 
+@settings(max_examples=100, deadline=None)
+@given(headers, st.integers(1, 5), st.data(), st.binary(min_size=1, max_size=32))
+def test_any_number_of_sections_per_tile(header, count, data, alpha):
+    """Version 3 (a latent codec with other than two sections) round-trips, its index sized
+    by the header's section count; two sections per tile are written as version 2."""
+    header = container.Header(header.mode, header.width, header.height, header.quality, header.fingerprint,
+                              64 * 1024, count, 2 if count == 2 else 3)
+    rows, cols = header.grid
+    tiles = tuple(tuple(data.draw(st.binary(max_size=12)) for _ in range(count)) for _ in range(rows * cols))
+    c = container.Container(header, tiles, alpha if header.has_alpha else b"")
+    raw = container.write(c)
+    assert raw[3] == header.version and len(raw) == sum(c.section_sizes().values())
+    assert container.read(raw, max_pixels=2 ** 40) == c
+
+
+def test_version_1_is_one_tile_for_the_whole_image():
+    """The first release's layout: 31-byte header with the three section lengths."""
+    import struct
+    import zlib
+    body = struct.pack("<3sBBIIH4sIII", b"DCN", 1, 3, 200, 130, 4500, b"abcd", 4, 8, 2) + b"z" * 4 + b"y" * 8 + b"aa"
+    c = container.read(body + struct.pack("<I", zlib.crc32(body)))
+    assert c.header.version == 1 and c.header.grid == (1, 1) and c.header.tile == 256
+    assert c.tiles == ((b"zzzz", b"yyyyyyyy"),) and c.alpha == b"aa" and c.header.quality == 4.5
+
+
+@pytest.mark.parametrize("version", [0, 4, 255])
+def test_unknown_versions_are_refused_in_one_line(version, tmp_path):
+    from conftest import run_cli
+    data = bytearray(container.write(container.Container(container.Header("RGB", 8, 8, 4.0, b"abcd", 64),
+                                                         ((b"", b""),))))
+    data[3] = version
+    path = tmp_path / "v.dcn"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DCNError, match=f"unsupported DCN version {version}"):
+        container.read(bytes(data))
+    for args in (("decode", path, tmp_path / "o.png"), ("info", path)):
+        r = run_cli("dcn", *args)
+        assert r.returncode == 1 and r.stderr.startswith(f"dcn: error: unsupported DCN version {version}")
+        assert r.stderr.count("\n") == 1 and not (tmp_path / "o.png").exists()
+
+
 def test_overhead_is_small():
     """25-byte header, 8 bytes per tile, 4-byte checksum."""
-    h = bitstream.Header("RGB", 768, 512, 4.0, b"abcd", 512)
-    assert len(bitstream.write(bitstream.Container(h, ((b"", b""), (b"", b""))))) == 25 + 2 * 8 + 4
+    h = container.Header("RGB", 768, 512, 4.0, b"abcd", 512)
+    assert len(container.write(container.Container(h, ((b"", b""), (b"", b""))))) == 25 + 2 * 8 + 4
 
 
 def test_claimed_size_is_bounded_before_allocation():
-    h = bitstream.Header("RGB", 100000, 100000, 4.0, b"abcd", 64 * 2000)
-    data = bitstream.write(bitstream.Container(h, ((b"", b""),)))
+    h = container.Header("RGB", 100000, 100000, 4.0, b"abcd", 64 * 2000)
+    data = container.write(container.Container(h, ((b"", b""),)))
     with pytest.raises(DCNError, match="limit"):
-        bitstream.read(data)
+        container.read(data)
     # a tile grid larger than the file is refused before its index is read
-    h = bitstream.Header("RGB", 2 ** 13, 2 ** 13, 4.0, b"abcd", 64)
-    data = bitstream.write(bitstream.Container(h, ((b"", b""),) * 128 ** 2))
+    h = container.Header("RGB", 2 ** 13, 2 ** 13, 4.0, b"abcd", 64)
+    data = container.write(container.Container(h, ((b"", b""),) * 128 ** 2))
     with pytest.raises(DCNError, match="truncated"):
-        bitstream.read(data[:100] + data[-4:])
+        container.read(data[:100] + data[-4:])
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +134,12 @@ def test_sections_with_valid_checksum_but_garbage_content(small_file):
     """Where the checksum cannot tell (it is recomputed), decoding still ends cleanly."""
     import zlib
     rng = np.random.default_rng(0)
-    c = bitstream.read(small_file)
+    c = container.read(small_file)
     (z0, y0), = c.tiles
     for _ in range(200):
         z = bytes(rng.integers(0, 256, len(z0), dtype=np.uint8)) if rng.random() < 0.5 else z0
         y = bytes(rng.integers(0, 256, rng.integers(0, 3) * 4 + len(y0), dtype=np.uint8))
         alpha = c.alpha if rng.random() < 0.5 else bytes(rng.integers(0, 256, len(c.alpha), dtype=np.uint8))
-        data = bitstream.write(bitstream.Container(c.header, ((z, y),), alpha))
-        assert zlib.crc32(data[:-4]) == bitstream.CRC.unpack_from(data, len(data) - 4)[0]
+        data = container.write(container.Container(c.header, ((z, y),), alpha))
+        assert zlib.crc32(data[:-4]) == container.CRC.unpack_from(data, len(data) - 4)[0]
         _decode_or_error(data, 20, 12)

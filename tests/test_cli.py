@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codec import bitstream
+from codec.format import container
 from conftest import make_image, run_cli
 
 
@@ -47,9 +47,10 @@ def test_split_executables_match_dcn(tmp_path, sample_png):
 def test_decoder_imports_nothing_from_the_encoder(tmp_path, sample_png):
     dcn = tmp_path / "s.dcn"
     run_cli("dcn", "encode", sample_png, dcn)
-    code = ("import sys; from codec.cli import decode_main; sys.argv=['dcn-decode', sys.argv[1], sys.argv[2]];\n"
+    code = ("import sys; from codec.tools.cli import decode_main; sys.argv=['dcn-decode', sys.argv[1], sys.argv[2]];\n"
             "try:\n    decode_main()\nexcept SystemExit:\n    pass\n"
-            "bad = [m for m in sys.modules if m in ('codec.encoder', 'codec.analysis', 'codec.model', 'codec.train')]\n"
+            "bad = [m for m in sys.modules if m.startswith(('codec.pipeline.encode', 'codec.nets.analysis', "
+            "'codec.train'))]\n"
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code, str(dcn), str(tmp_path / "o.png")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -58,7 +59,7 @@ def test_decoder_imports_nothing_from_the_encoder(tmp_path, sample_png):
 
 def test_help_on_every_command():
     for args in [["dcn", "--help"], ["dcn-encode", "--help"], ["dcn-decode", "--help"]] + \
-            [["dcn", c, "--help"] for c in ("encode", "decode", "info", "train", "export")]:
+            [["dcn", c, "--help"] for c in ("encode", "decode", "info", "models", "batch", "bench", "train", "export")]:
         r = run_cli(*args)
         assert r.returncode == 0 and "Usage" in r.stdout, args
 
@@ -135,10 +136,10 @@ def test_other_weights_are_refused(tmp_path, dcn_file):
     import zlib
     body = bytes(data[:-4])
     bad = tmp_path / "other.dcn"
-    bad.write_bytes(body + bitstream.CRC.pack(zlib.crc32(body)))
+    bad.write_bytes(body + container.CRC.pack(zlib.crc32(body)))
     r = run_cli("dcn", "decode", bad, tmp_path / "o.png")
     assert_clean_failure(r, tmp_path / "o.png")
-    assert "other weights" in r.stderr
+    assert "unknown model (fingerprint 00112233)" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_decode_to_jpeg_and_unknown_extension(tmp_path, dcn_file):
@@ -163,6 +164,6 @@ def test_cuda_request_without_cuda(tmp_path, sample_png):
 def test_tile_option(tmp_path, sample_png):
     dcn = tmp_path / "s.dcn"
     assert run_cli("dcn", "encode", sample_png, dcn, "--tile", "64").returncode == 0
-    assert bitstream.read(dcn.read_bytes()).header.grid == (2, 2)  # 96x80 in 64-px tiles
+    assert container.read(dcn.read_bytes()).header.grid == (2, 2)  # 96x80 in 64-px tiles
     assert_clean_failure(run_cli("dcn", "encode", sample_png, tmp_path / "t.dcn", "--tile", "100"),
                          tmp_path / "t.dcn")

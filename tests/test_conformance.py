@@ -1,5 +1,6 @@
-"""The conformance files (formats/conformance) decode to their recorded symbols, and to
-pixels within the tolerance of their float64 reference reconstructions."""
+"""The conformance files (formats/conformance) of every registered model decode to their
+recorded symbols, and to pixels within the tolerance of their float64 reference
+reconstructions: files written by every release keep decoding."""
 import hashlib
 import importlib.util
 import json
@@ -9,6 +10,8 @@ import pytest
 from PIL import Image
 
 import codec
+from codec.format import container
+from codec.models.registry import registry
 from conftest import ROOT
 
 CONFORMANCE = ROOT / "formats" / "conformance"
@@ -26,10 +29,18 @@ def test_conformance_file(name):
     assert generate.symbol_hash(data) == entry["symbols"]
     reference = Image.open(CONFORMANCE / entry["reference"])
     assert generate.within_tolerance(codec.decode(data), reference) is None
+    assert container.peek_header(data).version == entry["format"]
+
+
+def test_every_registered_model_has_conformance_files():
+    covered = {entry["model"] for entry in MANIFEST["files"].values()}
+    assert covered == {m.id for m in registry()}
+    formats = {entry["format"] for entry in MANIFEST["files"].values()}
+    assert formats == {1, 2}  # the first release's format too
 
 
 def test_tolerance_rejects_what_it_should():
-    reference = Image.open(CONFORMANCE / MANIFEST["files"]["crop-rgba-q6.dcn"]["reference"])
+    reference = Image.open(CONFORMANCE / MANIFEST["files"]["hyperprior-64-128-v3/crop-rgba-q6.dcn"]["reference"])
     assert MANIFEST["tolerance"] == generate.TOLERANCE
     px = np.asarray(reference).copy()
     flipped = px.copy()

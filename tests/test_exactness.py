@@ -5,9 +5,10 @@ import pytest
 import torch
 
 import codec
-from codec import bitstream
-from codec.decoder import decode_latents, synthesize
-from codec.weights import load_decoder
+from codec.format import container
+from codec.pipeline.decode import decode_latents, decoder_for, synthesize
+from codec.models.registry import default_model
+from codec.models.weights import load_decoder
 from conftest import make_image
 
 
@@ -20,8 +21,8 @@ def decode_with(data: bytes, threads: int, dtype=torch.float32, device="cpu"):
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        c = bitstream.read(data)
-        w = load_decoder()
+        c = container.read(data)
+        w = decoder_for(c.header)
         lat = decode_latents(c, w)
         h = c.header
         pixels = synthesize(lat, w, h.quality, h.width, h.height, torch.device(device), dtype)
@@ -34,7 +35,8 @@ def test_threads_give_identical_symbols_and_pixels(files):
     for data in files:
         a, pa = decode_with(data, 1)
         b, pb = decode_with(data, 2)
-        assert np.array_equal(a.indices, b.indices) and np.array_equal(a.y, b.y) and np.array_equal(a.z, b.z)
+        for name, array in a.arrays().items():
+            assert np.array_equal(array, b.array(name)), name
         assert np.array_equal(pa, pb)
 
 
@@ -42,7 +44,7 @@ def test_float64_synthesis_is_within_one_level(files):
     for data in files:
         a, pa = decode_with(data, 2)
         b, pb = decode_with(data, 2, torch.float64)
-        assert np.array_equal(a.y, b.y)
+        assert np.array_equal(a.array("y"), b.array("y"))
         assert np.abs(pa.astype(int) - pb.astype(int)).max() <= 1
 
 
@@ -51,14 +53,14 @@ def test_cuda_decodes_the_same_symbols(files):
     for data in files:
         a, pa = decode_with(data, 2)
         b, pb = decode_with(data, 2, device="cuda")
-        assert np.array_equal(a.y, b.y) and np.array_equal(a.indices, b.indices)
+        assert np.array_equal(a.array("y"), b.array("y")) and np.array_equal(a.array("indices"), b.array("indices"))
         assert np.abs(pa.astype(int) - pb.astype(int)).max() <= 1
 
 
 def test_synthesis_runs_without_tf32(files, monkeypatch):
     """cuDNN's default TF32 convolutions would move GPU pixels off the reference."""
     seen = []
-    weights = load_decoder()
+    weights = load_decoder(default_model())
     original = type(weights.synthesis).forward
     monkeypatch.setattr(type(weights.synthesis), "forward",
                         lambda self, x: seen.append(torch.backends.cudnn.allow_tf32) or original(self, x))
@@ -69,8 +71,8 @@ def test_synthesis_runs_without_tf32(files, monkeypatch):
 
 def test_decoding_form_is_the_same_network():
     """layers.SubpixelDeconv and the channels-last IGDN compute what training's layers do."""
-    from codec.layers import SubpixelDeconv, deconv
-    from codec.synthesis import Synthesis, for_decoding
+    from codec.nets.layers import SubpixelDeconv, deconv
+    from codec.nets.synthesis import Synthesis, for_decoding
     torch.manual_seed(0)
     for cin, cout, h, w in ((8, 3, 5, 7), (16, 12, 1, 1), (4, 6, 9, 4)):
         layer = deconv(cin, cout)

@@ -3,8 +3,9 @@ int64 reference), so table selection cannot differ between machines or thread co
 import numpy as np
 import torch
 
-from codec.intnet import IntegerScaleNet
-from codec.weights import load_decoder
+from codec.nets.intnet import IntegerScaleNet
+from codec.models.registry import default_model
+from codec.models.weights import load_decoder
 
 
 def reference(net: IntegerScaleNet, z: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def reference(net: IntegerScaleNet, z: np.ndarray) -> np.ndarray:
 
 
 def test_integer_network_is_exact():
-    net = load_decoder().scale_net
+    net = load_decoder(default_model()).latent.scale_net
     rng = np.random.default_rng(0)
     z = rng.integers(-40, 41, (len(net.layers[0].weight), 2, 3))
     z[0, 0, 0] = 2 ** 20  # extreme inputs stay exact too
@@ -52,7 +53,7 @@ def test_integer_network_is_exact():
 
 
 def test_same_indices_with_any_thread_count():
-    net = load_decoder().scale_net
+    net = load_decoder(default_model()).latent.scale_net
     z = np.random.default_rng(1).integers(-20, 21, (len(net.layers[0].weight), 5, 7))
     threads = torch.get_num_threads()
     try:
@@ -66,7 +67,7 @@ def test_same_indices_with_any_thread_count():
 
 
 def test_tiles_give_exactly_the_untiled_integers():
-    net = load_decoder().scale_net
+    net = load_decoder(default_model()).latent.scale_net
     z = np.random.default_rng(2).integers(-30, 31, (len(net.layers[0].weight), 37, 41))
     whole = net._run(torch.from_numpy(z.astype(np.float64))[None])[0]
     assert torch.equal(net.fixed_point_scales(z), whole)

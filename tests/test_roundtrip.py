@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import codec
-from codec import bitstream
+from codec.format import container
 from conftest import make_image, psnr
 
 SIZES = [(1, 1), (7, 13), (64, 64), (255, 257), (768, 512)]
@@ -60,7 +60,7 @@ def test_quality_is_continuous_and_recorded():
     img = make_image(128, 128)
     sizes = [len(codec.encode(img, quality=q)) for q in (2.0, 2.5, 3.0)]
     assert len(set(sizes)) == 3  # a value between levels is a rate of its own
-    header = bitstream.peek_header(codec.encode(img, quality=2.5))
+    header = container.peek_header(codec.encode(img, quality=2.5))
     assert header.quality == 2.5
 
 
@@ -100,19 +100,20 @@ def test_sixteen_bit_input_is_reduced_with_a_warning():
 
 def test_each_tile_decodes_on_its_own():
     """A tile's two sections and the weights give its latents, whatever the other tiles hold."""
-    from codec.decoder import decode_latents, decode_tile, tile_boxes
-    from codec.weights import load_decoder
+    from codec.pipeline.decode import decode_latents, decoder_for
+    from codec.pipeline.geometry import tile_boxes
     data = codec.encode(make_image(200, 136, seed=3), quality=4, tile=64)
-    c = bitstream.read(data)
-    weights = load_decoder()
+    c = container.read(data)
+    dec = decoder_for(c.header)
     assert c.header.grid == (3, 4) and len(c.tiles) == 12
-    whole = decode_latents(c, weights)
+    whole = decode_latents(c, dec)
+    z_all, y_all = whole.array("z"), whole.array("y")
     for sections, (t, l, h, w) in zip(c.tiles, tile_boxes(c.header)):
-        z, y, _ = decode_tile(sections, (t, l, h, w), weights)
-        assert np.array_equal(z, whole.z[:, t:t + h, l:l + w])
-        assert np.array_equal(y, whole.y[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)])
+        tile = dec.latent.read(sections, h, w)
+        assert np.array_equal(tile["z"], z_all[:, t:t + h, l:l + w])
+        assert np.array_equal(tile["y"], y_all[:, 4 * t:4 * (t + h), 4 * l:4 * (l + w)])
     # another tile's damage does not reach this one
-    broken = bitstream.read(bitstream.write(
-        bitstream.Container(c.header, ((c.tiles[0][0], b"\x01\x02\x03\x04"),) + c.tiles[1:], c.alpha)))
-    y = decode_tile(broken.tiles[5], tile_boxes(c.header)[5], weights)[1]
-    assert np.array_equal(y, whole.y[:, 4:8, 4:8])
+    broken = container.read(container.write(
+        container.Container(c.header, ((c.tiles[0][0], b"\x01\x02\x03\x04"),) + c.tiles[1:], c.alpha)))
+    y = dec.latent.read(broken.tiles[5], *tile_boxes(c.header)[5][2:])["y"]
+    assert np.array_equal(y, y_all[:, 4:8, 4:8])

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 
 import codec
 from codec.errors import DCNError
-from codec.model import HyperpriorModel, ModelConfig
-from codec.train import TrainConfig, param_groups, run
+from codec.train.model import HyperpriorModel, ModelConfig
+from codec.train.loop import TrainConfig, param_groups, run
 from conftest import make_image
 
 TINY = ModelConfig(n=8, m=12)
@@ -38,12 +38,16 @@ def weights(path: Path) -> dict:
     return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
 
 
-# gain_lr 10: two parameter groups in Adam's saved state; bf16: the autocast path
-@pytest.mark.parametrize("gain_lr,bf16", [(1.0, False), (10.0, False), (1.0, True)])
-def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16):
-    run(config(image_dir, tmp_path / "straight", 7, gain_lr=gain_lr, bf16=bf16), progress=False)
-    run(config(image_dir, tmp_path / "split", 4, gain_lr=gain_lr, bf16=bf16), progress=False)
-    run(config(image_dir, tmp_path / "split", 7, workers=1, gain_lr=gain_lr, bf16=bf16), resume=True, progress=False)
+# gain_lr 10: two parameter groups in Adam's saved state; bf16: the autocast path; the
+# checkerboard context model with its own level table
+@pytest.mark.parametrize("gain_lr,bf16,model", [(1.0, False, TINY), (10.0, False, TINY), (1.0, True, TINY),
+                                                (1.0, False, ModelConfig(8, 12, context="checkerboard",
+                                                                         lambdas=(0.001, 0.01, 0.1)))])
+def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16, model):
+    kw = dict(gain_lr=gain_lr, bf16=bf16, model=model)
+    run(config(image_dir, tmp_path / "straight", 7, **kw), progress=False)
+    run(config(image_dir, tmp_path / "split", 4, **kw), progress=False)
+    run(config(image_dir, tmp_path / "split", 7, workers=1, **kw), resume=True, progress=False)
     a = weights(tmp_path / "straight" / "last.safetensors")
     b = weights(tmp_path / "split" / "last.safetensors")
     assert a.keys() == b.keys()
@@ -51,7 +55,7 @@ def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16):
         assert torch.equal(a[k], b[k]), k
     log = (tmp_path / "split" / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,") and len(log) == 8  # header + 7 steps
-    assert "q4_psnr" in (tmp_path / "straight" / "log.csv").read_text()  # held-aside evaluation ran
+    assert "q2_psnr" in (tmp_path / "straight" / "log.csv").read_text()  # held-aside evaluation ran
 
 
 def test_replicas_stay_identical_under_torchrun(image_dir, tmp_path):
@@ -75,10 +79,10 @@ def test_export_gives_working_weights(image_dir, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     img = make_image(70, 50)
-    data = codec.encode(img, quality=5, weights_dir=tmp_path / "w")
+    data = codec.encode(img, quality=5, model=tmp_path / "w")
     out = codec.decode(data, weights_dir=tmp_path / "w")
     assert out.size == (70, 50)
-    with pytest.raises(DCNError, match="other weights"):
+    with pytest.raises(DCNError, match="unknown model"):
         codec.decode(data)  # the shipped weights are not these
 
 
@@ -103,7 +107,7 @@ def test_gain_vectors_get_their_own_learning_rate():
 
 
 def test_learning_rate_follows_the_cpu_clock_under_a_budget():
-    from codec.train import learning_rate
+    from codec.train.loop import learning_rate
     cfg = TrainConfig(data="", out="", steps=10 ** 6, lr=1e-3, warmup=10, minutes=10, decay_from=0.5)
     assert learning_rate(cfg, 100, cpu_seconds=299) == 1e-3
     assert learning_rate(cfg, 100, cpu_seconds=301) == pytest.approx(1e-4)
@@ -121,12 +125,12 @@ def test_relu_ema_noise_recipe_exports_the_average(image_dir, tmp_path):
     assert torch.equal(shipped["g_s.0.weight"], ckpt["ema.g_s.0.weight"])
     assert not torch.equal(shipped["g_s.0.weight"], ckpt["model.g_s.0.weight"])
     img = make_image(70, 50)
-    out = codec.decode(codec.encode(img, quality=3, weights_dir=tmp_path / "w"), weights_dir=tmp_path / "w")
+    out = codec.decode(codec.encode(img, quality=3, model=tmp_path / "w"), weights_dir=tmp_path / "w")
     assert out.size == (70, 50)
 
 
 def test_eval_forward_is_deterministic_and_rates_the_rounded_latent():
-    from codec.model import HyperpriorModel
+    from codec.train.model import HyperpriorModel
     torch.manual_seed(0)
     model = HyperpriorModel(TINY).eval()
     model.scale_latent_init(8.0)
@@ -154,3 +158,32 @@ def test_bf16_runs_the_transforms_in_bfloat16_and_rates_in_float32():
     assert all(v.dtype == torch.float32 for v in half.values())
     assert torch.allclose(half["x_hat"], full["x_hat"], atol=0.05)  # bfloat16: 8 bits of mantissa
     assert not torch.equal(half["x_hat"], full["x_hat"])
+
+
+def test_warm_start_begins_where_the_source_model_is(image_dir, tmp_path):
+    """A context model with a wider level table, started from a plain hyperprior run: the
+    shared parts are copied, each level's gains sit on the source's log-gain curve, and
+    the context network starts as a no-op, so at a level the source had the new model
+    computes exactly what the source did; training from there runs."""
+    from codec.models.quality import LAMBDAS
+    from codec.train.checkpoint import warm_start
+    from codec.train.export import load_model
+    run(config(image_dir, tmp_path / "src", 3), progress=False)
+    source = load_model(tmp_path / "src" / "last.safetensors")[0]
+    wide = ModelConfig(8, 12, context="checkerboard", lambdas=(LAMBDAS[0] / 2,) + LAMBDAS + (LAMBDAS[-1] * 2,))
+    model = HyperpriorModel(wide)
+    fresh = warm_start(model, tmp_path / "src" / "last.safetensors")
+    assert fresh and all(k.startswith("context.") for k in fresh)
+    model.eval()
+    x = torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        for level in (0, 4, 7):
+            a, b = source(x, torch.tensor([level])), model(x, torch.tensor([level + 1]))
+            for k in ("x_hat", "y_lik", "z_lik"):
+                assert torch.allclose(a[k], b[k], atol=1e-6), (level, k)
+    # the extrapolated ends continue the end segments' slopes in log(lambda)
+    slope = (model.log_gain[1:] - model.log_gain[:-1]) / torch.diff(torch.log(torch.tensor(wide.lambdas)))[:, None]
+    assert torch.allclose(slope[0], slope[1], atol=1e-4) and torch.allclose(slope[-1], slope[-2], atol=1e-4)
+    run(config(image_dir, tmp_path / "ctx", 2, model=wide, init_from=str(tmp_path / "src" / "last.safetensors")),
+        progress=False)
+    assert (tmp_path / "ctx" / "last.safetensors").exists()

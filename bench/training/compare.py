@@ -82,9 +82,9 @@ def evaluate_all(kodak: Path, processes: dict[str, int], only: list[float] | Non
 
     from safetensors import safe_open
 
-    from codec.data import load_rgb
-    from codec.export import load_model
-    from codec.train import evaluate
+    from codec.train.data import load_rgb
+    from codec.train.export import load_model
+    from codec.train.loop import evaluate
     torch.set_num_threads(1)
     images = [load_rgb(kodak / f"kodim{i:02d}.png") for i in range(1, 9)]
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -1,0 +1,1 @@
+"""Entropy coding: integer probability tables and the ANS coder that uses them."""

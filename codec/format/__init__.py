@@ -1,0 +1,1 @@
+"""The .dcn container (formats/dcn.md) and the constants that files depend on."""

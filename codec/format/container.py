@@ -1,0 +1,165 @@
+"""The .dcn container (formats/dcn.md describes it byte by byte): versions 1, 2 and 3.
+
+All integers little-endian. A header, a tile index (each tile's section lengths), each
+tile's sections, the alpha section, then a CRC-32 of everything before it. Each tile's
+sections decode on their own; how many sections a tile has is the model's (its latent
+codec's) business: version 2 holds two per tile, version 3 says how many in its header,
+version 1 (the first release) holds one z and one y section for the whole image, read
+here as a single tile. The reader bounds everything before anything is allocated from it.
+The quality range and the fingerprint are checked against the model (models/registry.py).
+"""
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..errors import DCNError
+from .constants import MAGIC, MAX_PIXELS, MODES, QUALITY_SCALE, STRIDE, TILE_UNIT
+
+V1_HEADER = struct.Struct("<3sBBIIH4sIII")  # magic, version, mode, w, h, quality, fingerprint, Lz, Ly, La
+V2_HEADER = struct.Struct("<3sBBIIH4sHI")  # magic, version, mode, w, h, quality, fingerprint, tile/64, La
+V3_HEADER = struct.Struct("<3sBBIIH4sHBI")  # as version 2, plus the number of sections per tile before La
+HEADERS = {1: V1_HEADER, 2: V2_HEADER, 3: V3_HEADER}
+VERSIONS = tuple(HEADERS)
+SECTION = struct.Struct("<I")  # one section length in the tile index
+CRC = struct.Struct("<I")
+MIN_SIZE = 4 + 1  # magic and version: enough to tell which header follows
+
+
+@dataclass(frozen=True)
+class Header:
+    mode: str
+    width: int
+    height: int
+    quality: float
+    fingerprint: bytes
+    tile: int  # pixels, a multiple of TILE_UNIT
+    sections: int = 2  # sections per tile
+    version: int = 2
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("LA", "RGBA")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Tile rows and columns; tiles are tile x tile pixels, cut short at the right and bottom."""
+        return -(-self.height // self.tile), -(-self.width // self.tile)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the fixed header."""
+        return HEADERS[self.version].size
+
+
+@dataclass(frozen=True)
+class Container:
+    header: Header
+    tiles: tuple[tuple[bytes, ...], ...]  # each tile's sections, row by row
+    alpha: bytes = b""
+
+    def section_sizes(self, names: tuple[str, ...] = ()) -> dict:
+        """Bytes of each part of the file; names: the model's names of the sections."""
+        index = 0 if self.header.version == 1 else SECTION.size * self.header.sections * len(self.tiles)
+        sizes = {"header": self.header.size, "tile index": index}
+        for i in range(self.header.sections):
+            sizes[names[i] if i < len(names) else f"section {i}"] = sum(len(t[i]) for t in self.tiles)
+        return {**sizes, "alpha": len(self.alpha), "checksum": CRC.size}
+
+
+def quantize_quality(quality: float) -> int:
+    return round(quality * QUALITY_SCALE)
+
+
+def write(c: Container) -> bytes:
+    """Version 2 for two sections per tile (the files of every model-1 release), else version 3."""
+    h = c.header
+    rows, cols = h.grid
+    if h.tile % TILE_UNIT or len(c.tiles) != rows * cols or any(len(t) != h.sections for t in c.tiles):
+        raise ValueError("tile size, count or sections do not match the header")
+    common = (MAGIC, 0, MODES.index(h.mode), h.width, h.height, quantize_quality(h.quality), h.fingerprint,
+              h.tile // TILE_UNIT)
+    if h.sections == 2:
+        head = V2_HEADER.pack(*common[:1], 2, *common[2:], len(c.alpha))
+    else:
+        head = V3_HEADER.pack(*common[:1], 3, *common[2:], h.sections, len(c.alpha))
+    parts = [head] + [SECTION.pack(len(s)) for t in c.tiles for s in t]
+    parts += [s for t in c.tiles for s in t] + [c.alpha]
+    body = b"".join(parts)
+    return body + CRC.pack(zlib.crc32(body))
+
+
+def _fields(data: bytes) -> tuple[int, tuple]:
+    if len(data) < MIN_SIZE:
+        raise DCNError(f"not a DCN file: {len(data)} bytes")
+    if data[:3] != MAGIC:
+        raise DCNError("not a DCN file (bad magic)")
+    version = data[3]
+    if version not in HEADERS:
+        raise DCNError(f"unsupported DCN version {version} (this decoder reads versions "
+                       f"{', '.join(map(str, VERSIONS))}; a newer dcn may read it)")
+    if len(data) < HEADERS[version].size:
+        raise DCNError(f"not a DCN file: {len(data)} bytes is shorter than the version-{version} header "
+                       f"({HEADERS[version].size} bytes)")
+    return version, HEADERS[version].unpack_from(data)
+
+
+def peek_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
+    """Parse and validate the fixed header only (for identification and `dcn info`)."""
+    version, f = _fields(data)
+    mode, w, h, q, fp = f[2:7]
+    if version == 1:
+        la = f[9]
+        # one tile: the whole image (padded to the stride)
+        tile, sections = max(-(-w // STRIDE), -(-h // STRIDE)) * STRIDE, 2
+    elif version == 2:
+        tile, sections, la = f[7] * TILE_UNIT, 2, f[8]
+    else:
+        tile, sections, la = f[7] * TILE_UNIT, f[8], f[9]
+        if sections < 1:
+            raise DCNError("corrupt file: 0 sections per tile")
+    if mode >= len(MODES):
+        raise DCNError(f"corrupt file: unknown colour mode {mode}")
+    if w < 1 or h < 1:
+        raise DCNError(f"corrupt file: image size {w}x{h}")
+    if w * h > max_pixels:
+        raise DCNError(f"image of {w}x{h} exceeds the limit of {max_pixels} pixels (raise it with --max-pixels)")
+    if q < QUALITY_SCALE:
+        raise DCNError(f"corrupt file: quality {q / QUALITY_SCALE:g} out of range")
+    if tile < 1:
+        raise DCNError("corrupt file: tile size 0")
+    header = Header(MODES[mode], w, h, q / QUALITY_SCALE, fp, tile, sections, version)
+    if (la > 0) != header.has_alpha:
+        raise DCNError("corrupt file: alpha section does not match the colour mode")
+    return header
+
+
+def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
+    header = peek_header(data, max_pixels)
+    version, f = _fields(data)
+    la = f[-1]
+    if version == 1:
+        lengths, index_end = [f[7:9]], header.size
+    else:
+        rows, cols = header.grid
+        count = rows * cols * header.sections
+        index_end = header.size + SECTION.size * count
+        if index_end + CRC.size > len(data):  # before the index is read: its size follows from the header
+            raise DCNError(f"corrupt file: truncated ({len(data)} bytes, the tile index alone needs "
+                           f"{index_end + CRC.size})")
+        flat = struct.unpack_from(f"<{count}I", data, header.size)
+        lengths = [flat[i:i + header.sections] for i in range(0, count, header.sections)]
+    expected = index_end + sum(map(sum, lengths)) + la + CRC.size
+    if expected != len(data):
+        what = "truncated" if len(data) < expected else "has trailing data"
+        raise DCNError(f"corrupt file: {what} ({len(data)} bytes, header says {expected})")
+    body = memoryview(data)[:-CRC.size]
+    if zlib.crc32(body) != CRC.unpack_from(data, len(data) - CRC.size)[0]:
+        raise DCNError("corrupt file: checksum mismatch")
+    tiles, o = [], index_end
+    for tile_lengths in lengths:
+        sections = []
+        for n in tile_lengths:
+            sections.append(bytes(data[o:o + n]))
+            o += n
+        tiles.append(tuple(sections))
+    return Container(header, tuple(tiles), bytes(data[o:o + la]))

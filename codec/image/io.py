@@ -1,0 +1,143 @@
+"""Image input and output: every Pillow mode mapped onto what the codec stores
+(RGB or grey pixels, plus an optional lossless alpha plane).
+
+Policies: EXIF orientation is applied; palette, CMYK, 1-bit and other modes are converted
+to RGB/L (palette transparency becomes alpha); 16- and 32-bit images are reduced to 8 bits
+with a warning; animated images use their first frame, with a warning.
+"""
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import DCNError
+
+
+@dataclass
+class Picture:
+    """What the codec encodes: pixels (H,W,3) uint8, the mode to restore, optional alpha (H,W)."""
+
+    rgb: np.ndarray
+    mode: str  # "L", "RGB", "LA" or "RGBA"
+    alpha: np.ndarray | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def open_image(source, max_pixels: int) -> Image.Image:
+    """Open a path, bytes or file object, bounding the claimed size before decoding."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise DCNError(f"{path}: no such file")
+        if path.is_dir():
+            raise DCNError(f"{path}: is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise DCNError(f"{path}: empty file")
+        name = str(path)
+    else:
+        name = "input"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(source)
+    except UnidentifiedImageError:
+        raise DCNError(f"{name}: not a recognised image file") from None
+    except Image.DecompressionBombError as exc:
+        raise DCNError(f"{name}: {exc}") from None
+    except OSError as exc:
+        raise DCNError(f"{name}: cannot read ({exc})") from None
+    if im.width * im.height > max_pixels:
+        raise DCNError(f"{name}: {im.width}x{im.height} exceeds the limit of {max_pixels} pixels")
+    if getattr(im, "n_frames", 1) > 1:
+        warnings.warn(f"{name}: animated image, encoding only its first frame", stacklevel=2)
+    try:
+        im.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise DCNError(f"{name}: damaged or truncated image ({exc})") from None
+    return im
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    a = np.asarray(im)
+    if a.dtype == np.uint8:
+        return im
+    warnings.warn(f"{im.mode} image reduced to 8 bits per channel", stacklevel=3)
+    if a.dtype.kind == "f":
+        a = np.clip(a, 0, 1) * 255 if a.max() <= 1 else np.clip(a, 0, 255)
+    elif a.max() > 255:
+        a = a.astype(np.float64) * (255 / (65535 if a.max() <= 65535 else a.max()))
+    return Image.fromarray(np.round(a).astype(np.uint8))
+
+
+def to_picture(im: Image.Image) -> Picture:
+    try:
+        ImageOps.exif_transpose(im, in_place=True)  # in place: no second copy of a large image
+    except Exception:  # a malformed EXIF block is not worth refusing the image for
+        pass
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif im.mode == "PA":
+        im = im.convert("RGBA")
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        im = _to_8bit(im)
+    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
+        try:
+            im = im.convert("RGBA" if "A" in im.mode else "RGB")
+        except ValueError:
+            raise DCNError(f"unsupported image mode {im.mode}") from None
+    a = np.asarray(im)
+    if a.dtype != np.uint8:  # e.g. 16-bit RGB modes
+        im = _to_8bit(im)
+        a = np.asarray(im)
+    if im.mode == "L":
+        return Picture(np.repeat(a[:, :, None], 3, axis=2), "L")
+    if im.mode == "LA":
+        return Picture(np.repeat(a[:, :, :1], 3, axis=2), "LA", np.ascontiguousarray(a[:, :, 1]))
+    if im.mode == "RGBA":
+        return Picture(np.ascontiguousarray(a[:, :, :3]), "RGBA", np.ascontiguousarray(a[:, :, 3]))
+    return Picture(np.ascontiguousarray(a), "RGB")
+
+
+def load_picture(source, max_pixels: int) -> Picture:
+    if isinstance(source, Image.Image):
+        if source.width * source.height > max_pixels:
+            raise DCNError(f"{source.width}x{source.height} exceeds the limit of {max_pixels} pixels")
+        return to_picture(source)
+    with open_image(source, max_pixels) as im:
+        return to_picture(im)
+
+
+def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None) -> Image.Image:
+    """Decoded pixels back to a Pillow image of the original mode."""
+    if mode in ("L", "LA"):
+        grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        base = Image.fromarray(grey)
+    else:
+        base = Image.fromarray(rgb)
+    if alpha is None:
+        return base
+    bands = base.split() + (Image.fromarray(alpha),)
+    return Image.merge(mode, bands)
+
+
+def image_bytes(im: Image.Image, path: Path) -> bytes:
+    """Encode a decoded image for a path, the format chosen by its extension."""
+    buf = io.BytesIO()
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise DCNError(f"{path}: unknown output image format (use e.g. .png)")
+    if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
+        raise DCNError(f"{path}: JPEG cannot store the alpha channel; use .png")
+    try:
+        im.save(buf, format=fmt)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DCNError(f"{path}: cannot write {fmt} ({exc})") from None
+    return buf.getvalue()

@@ -1,0 +1,132 @@
+"""The checkerboard context model's latent codec (He et al. 2021): the hyperprior, plus a
+second pass that sees the first.
+
+Per tile: section 0 is z, as for the hyperprior. The anchors of y ((row + col) even)
+are coded in section 1 with the hyperprior's means and tables. The other elements are
+coded in section 2 with tables and mean corrections from the integer context network,
+which sees the anchors' symbols and the hyperprior's fixed-point scales; everything that
+picks a table is integer, so both passes decode to the same symbols everywhere. Decoding
+is two parallel passes over the tile, never an element-serial loop.
+"""
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from ..entropy import ans
+from ..format.constants import MAX_ABS
+from ..nets.context import CONTEXT_CLAMP
+from ..nets.intnet import ACT_MAX, IntLayer, layers_from_state, run_layers
+from .base import LatentCodec, TileSymbols
+from .hyperprior import HyperpriorCodec
+
+
+def anchors(m: int, rows: int, cols: int) -> np.ndarray:
+    """Boolean (M, rows, cols): True on the anchors."""
+    r, c = np.indices((rows, cols))
+    return np.broadcast_to((r + c) % 2 == 0, (m, rows, cols))
+
+
+def round_shift(a: torch.Tensor, bits: int) -> torch.Tensor:
+    """a / 2**bits rounded half up, exactly (a holds integers in float64)."""
+    return torch.floor(a * 2.0 ** -bits + 0.5) if bits > 0 else a
+
+
+@dataclass
+class ContextNet:
+    """The integer context network: anchors' symbols and fixed-point scales -> fixed-point
+    (delta mean, delta scale) of every element, at the scales' fractional bits."""
+
+    ctx: list[IntLayer]  # the 5x5 convolution over the clamped anchor symbols
+    params: list[IntLayer]  # the 1x1 chain over [scales, context]
+    ctx_frac: int  # fractional bits of the context convolution's output
+    scale_frac: int  # of the scales, and of the output
+
+    def __call__(self, symbols: np.ndarray, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = torch.from_numpy(np.clip(symbols, -CONTEXT_CLAMP, CONTEXT_CLAMP).astype(np.float64))[None]
+        ctx = run_layers(self.ctx, q).clamp_(-ACT_MAX, ACT_MAX)
+        common = min(self.ctx_frac, self.scale_frac)
+        s = round_shift(scales[None], self.scale_frac - common).clamp(-ACT_MAX, ACT_MAX)
+        ctx = round_shift(ctx, self.ctx_frac - common)
+        delta = run_layers(self.params, torch.cat([s, ctx], 1))[0]
+        d_mean, d_scale = delta.chunk(2, 0)
+        return d_mean, d_scale
+
+
+@dataclass
+class CheckerboardCodec(LatentCodec):
+    hyper: HyperpriorCodec
+    context: ContextNet
+
+    kind = "checkerboard"
+    sections = 3
+    section_names = ("z", "y anchors", "y others")
+    symbols = (("z", 1), ("y", 4), ("indices", 4))
+
+    @property
+    def channels(self) -> int:
+        return self.hyper.m
+
+    @classmethod
+    def from_weights(cls, tensors: dict, meta: dict) -> "CheckerboardCodec":
+        hyper = HyperpriorCodec.from_weights(tensors, meta)
+        frac = [int(v) for v in tensors["ctx_int.frac"].tolist()]
+        return cls(hyper, ContextNet(layers_from_state(tensors, "ctx_int"), layers_from_state(tensors, "ep_int"),
+                                     frac[0], frac[1]))
+
+    def with_encoder(self, tensors: dict, meta: dict) -> "CheckerboardCodec":
+        return replace(self, hyper=self.hyper.with_encoder(tensors, meta))
+
+    def to(self, device: torch.device, dtype: torch.dtype) -> "CheckerboardCodec":
+        self.hyper.to(device, dtype)
+        return self
+
+    def _table(self, fixed_scales: torch.Tensor) -> np.ndarray:
+        thresholds = self.hyper.scale_net.thresholds
+        return torch.searchsorted(thresholds, fixed_scales.reshape(-1), right=True).reshape(
+            fixed_scales.shape).to(torch.uint8).numpy()
+
+    def _second_pass(self, scales: torch.Tensor, first: np.ndarray, mask: np.ndarray):
+        """From the hyperprior's fixed-point scales and the anchors' symbols (zero
+        elsewhere): the table index of every element and the mean corrections (exact
+        multiples of 2**-scale_frac) of the others."""
+        d_mean, d_scale = self.context(first, scales)
+        indices = np.where(mask, self._table(scales), self._table(scales + d_scale))
+        return indices, d_mean.masked_fill(torch.from_numpy(mask.copy()), 0) * 2.0 ** -self.context.scale_frac
+
+    def quantize(self, y: torch.Tensor) -> TileSymbols:
+        h = self.hyper
+        z = torch.round(h.hyper_analysis(y)).clamp(-MAX_ABS, MAX_ABS)
+        means = h.mean_net(z).double()
+        z_int = z[0].numpy().astype(np.int32)
+        mask = anchors(h.m, *y.shape[-2:])
+        first = np.where(mask, torch.round(y.double() - means).clamp_(-MAX_ABS, MAX_ABS)[0].numpy(), 0)
+        scales = h.scale_net.fixed_point_scales(z_int)
+        indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
+        residual = torch.round(y.double() - means - d_mean[None]).clamp_(-MAX_ABS, MAX_ABS)[0].numpy()
+        y_int = np.where(mask, first, residual).astype(np.int32)
+        return {"z": z_int, "y": y_int, "indices": indices, "mean": d_mean}
+
+    def write(self, tile: TileSymbols) -> tuple[bytes, bytes, bytes]:
+        z, y, indices = tile["z"], tile["y"], tile["indices"]
+        mask = anchors(*y.shape)
+        return (ans.encode(z, np.broadcast_to(np.arange(self.hyper.n)[:, None, None], z.shape), self.hyper.z_tables),
+                ans.encode(y[mask], indices[mask], self.hyper.y_tables),
+                ans.encode(y[~mask], indices[~mask], self.hyper.y_tables))
+
+    def read(self, sections: tuple[bytes, ...], rows: int, cols: int) -> TileSymbols:
+        h = self.hyper
+        z = ans.decode(sections[0], np.broadcast_to(np.arange(h.n)[:, None, None], (h.n, rows, cols)), h.z_tables)
+        mask = anchors(h.m, 4 * rows, 4 * cols)
+        scales = h.scale_net.fixed_point_scales(z)
+        first = np.zeros(mask.shape, np.int32)
+        first[mask] = ans.decode(sections[1], self._table(scales)[mask], h.y_tables)
+        indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
+        y = first
+        y[~mask] = ans.decode(sections[2], indices[~mask], h.y_tables)
+        return {"z": z, "y": y, "indices": indices, "mean": d_mean}
+
+    def latent(self, tile: TileSymbols, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        y_hat = self.hyper.latent(tile, device, dtype)
+        y_hat += tile["mean"].to(device, dtype)[None]
+        return y_hat

@@ -1,0 +1,1 @@
+"""Released models: the registry (name, version, fingerprint, files) and loading their weights."""

@@ -1,0 +1,1 @@
+"""The encode and decode pipelines: image -> analysis -> latent codec -> container, and back."""

@@ -1,0 +1,110 @@
+"""Encoding: image -> analysis -> y -> (per coding tile) the latent codec's symbols ->
+sections -> container."""
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from ..errors import DCNError
+from ..format import container
+from ..format.constants import MAX_PIXELS, STRIDE, TILE_UNIT, Z_TO_Y
+from ..image.alpha import encode_alpha
+from ..image.io import Picture, load_picture
+from ..latent import Latents
+from ..models.quality import DEFAULT_QUALITY, check_quality, interpolate
+from ..models.registry import find
+from ..models.weights import Encoder, load_encoder
+from ..nets.blocks import ENCODE_BLOCK, blockwise, parallel_map
+from .device import resolve
+from .geometry import tile_boxes
+
+CODING_TILE = 128  # pixels: the training crop, so the hyper networks see what they were trained on (bench/results/tiling-rate-*)
+ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
+
+
+@torch.no_grad()
+def analyse(rgb: np.ndarray, enc: Encoder, device: torch.device, block: int = ENCODE_BLOCK,
+            progress: bool = False) -> torch.Tensor:
+    """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU. On the
+    CPU the image stays uint8 and each block is converted to float on its own."""
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+    x = torch.from_numpy(padded).to(device).permute(2, 0, 1)[None]
+    analysis = enc.analysis.to(device)
+
+    def run(pixels: torch.Tensor) -> torch.Tensor:
+        return analysis(pixels.float() / 255)
+
+    if device.type == "cpu":
+        return blockwise(run, x, block, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE,
+                         progress="encode" if progress else "")
+    return run(x).cpu()
+
+
+@dataclass
+class Analysed:
+    """An image after the analysis transform: everything a quality needs, computed once."""
+
+    picture: Picture
+    y: torch.Tensor  # before gains
+    alpha: bytes
+    enc: Encoder
+    device: torch.device
+    tile: int  # coding tile in pixels, written to the header
+
+    @property
+    def dec(self):
+        return self.enc.decoder
+
+
+def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=None, tile: int = CODING_TILE,
+            progress: bool = False) -> Analysed:
+    """Load and analyse an image once, for one or several qualities. model: a registered
+    name ("hyperprior-64-128@3"), a folder of weights, or None for the default."""
+    dev = resolve(device)
+    if tile < TILE_UNIT or tile % TILE_UNIT:
+        raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, at least {TILE_UNIT}")
+    enc = load_encoder(find(model))
+    pic = load_picture(image, max_pixels)
+    alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
+    return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_BLOCK, progress), alpha, enc, dev, tile)
+
+
+def header_for(a: Analysed, quality: float) -> container.Header:
+    width, height = a.picture.size
+    return container.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile, a.dec.latent.sections)
+
+
+@torch.no_grad()
+def quantize(a: Analysed, quality: float) -> Latents:
+    """The symbols of every coding tile at a quality (nothing entropy-coded yet)."""
+    boxes = tile_boxes(header_for(a, quality))
+    y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
+    codec = a.enc.latent.to("cpu", torch.float32)  # the hyper networks are small: always on the CPU
+
+    def run(box):
+        t, l, h, w = box
+        return codec.quantize(y[:, :, Z_TO_Y * t:Z_TO_Y * (t + h), Z_TO_Y * l:Z_TO_Y * (l + w)])
+
+    return Latents(parallel_map(run, boxes), boxes, codec.symbols)
+
+
+def write(a: Analysed, quality: float, latents: Latents) -> bytes:
+    """The file of a quality's latents (from quantize at that quality)."""
+    sections = parallel_map(a.enc.latent.write, latents.tiles)
+    return container.write(container.Container(header_for(a, quality), tuple(sections), a.alpha))
+
+
+def header_quality(quality: float, max_quality: float) -> float:
+    """The quality as the header will hold it."""
+    return container.quantize_quality(check_quality(quality, max_quality)) / container.QUALITY_SCALE
+
+
+def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto", max_pixels: int = MAX_PIXELS,
+           model=None, tile: int = CODING_TILE, progress: bool = False) -> bytes:
+    """Encode a path, file object or Pillow image at a quality (1 to the model's top level); returns .dcn bytes."""
+    enc = load_encoder(find(model))
+    quality = header_quality(quality, enc.decoder.max_quality)  # before the analysis: a bad quality fails fast
+    a = prepare(image, device, max_pixels, enc.decoder.model, tile, progress)
+    return write(a, quality, quantize(a, quality))

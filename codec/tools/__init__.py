@@ -1,0 +1,1 @@
+"""The tools around the codec: the command line, batch conversion and the benchmark."""

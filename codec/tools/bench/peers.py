@@ -1,0 +1,99 @@
+"""The codecs the benchmark compares: DCN and Pillow's (or plugins') classical codecs.
+
+Each is encode(rgb uint8 array, setting) -> bytes and decode(bytes) -> rgb array, with a
+default sweep of settings spanning about 0.1-2 bpp on photographs.
+"""
+import io
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image, features
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str
+    description: str
+    settings: tuple
+    encode: Callable[[np.ndarray, float], bytes]
+    available: Callable[[], str | None]  # None when usable, else why not
+
+
+def _pillow_encode(fmt: str, **fixed):
+    def encode(rgb: np.ndarray, setting) -> bytes:
+        buf = io.BytesIO()
+        kwargs = {k: (v(setting) if callable(v) else v) for k, v in fixed.items()}
+        Image.fromarray(rgb).save(buf, format=fmt, **kwargs)
+        return buf.getvalue()
+    return encode
+
+
+def decode_with_pillow(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _feature(name: str):
+    return lambda: None if features.check(name) else f"Pillow was built without {name}"
+
+
+def _module(name: str, extra: str = "bench"):
+    def check():
+        try:
+            __import__(name)
+            return None
+        except ImportError:
+            return f"{name} is not installed (pip install 'dcn[{extra}]')"
+    return check
+
+
+def _dcn_encode(rgb: np.ndarray, quality: float) -> bytes:
+    from ...pipeline.encode import encode
+    return encode(Image.fromarray(rgb), quality)
+
+
+def _jxl_encode(rgb, q):
+    import pillow_jxl  # noqa: F401  (registers the JXL format)
+    return _pillow_encode("JXL", quality=lambda s: int(s), effort=7)(rgb, q)
+
+
+def _heic_encode(rgb, q):
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+    return _pillow_encode("HEIF", quality=lambda s: int(s), chroma=444)(rgb, q)
+
+
+JPEG_Q = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+PEERS = {
+    "dcn": Peer("dcn", "DCN (this codec, shipped weights)", (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8),
+                _dcn_encode, lambda: None),
+    "jpeg": Peer("jpeg", "Pillow JPEG (libjpeg-turbo), 4:2:0, optimized Huffman", JPEG_Q,
+                 _pillow_encode("JPEG", quality=lambda s: int(s), optimize=True), _feature("jpg")),
+    "jpeg444": Peer("jpeg444", "Pillow JPEG, 4:4:4, optimized Huffman", JPEG_Q,
+                    _pillow_encode("JPEG", quality=lambda s: int(s), subsampling=0, optimize=True), _feature("jpg")),
+    "webp": Peer("webp", "Pillow WebP (libwebp), method 6", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+                 _pillow_encode("WEBP", quality=lambda s: int(s), method=6), _feature("webp")),
+    "jpeg2000": Peer("jpeg2000", "Pillow JPEG 2000 (OpenJPEG), rate = 24/bpp target, 9/7 wavelet",
+                     (0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0),
+                     _pillow_encode("JPEG2000", quality_mode="rates", quality_layers=lambda s: [24.0 / s],
+                                    irreversible=True), _feature("jpg_2000")),
+    "avif": Peer("avif", "Pillow AVIF (libavif), 4:4:4, speed 6", (10, 20, 30, 40, 50, 60, 70, 80, 90),
+                 _pillow_encode("AVIF", quality=lambda s: int(s), subsampling="4:4:4", speed=6), _feature("avif")),
+    "jxl": Peer("jxl", "JPEG XL (pillow-jxl-plugin), effort 7", (10, 20, 30, 40, 50, 60, 70, 80, 90),
+                _jxl_encode, _module("pillow_jxl")),
+    "heic": Peer("heic", "HEIC (pillow-heif), 4:4:4", (5, 10, 15, 20, 30, 40, 50, 60, 70),
+                 _heic_encode, _module("pillow_heif")),
+}
+
+
+def decode(name: str, data: bytes) -> np.ndarray:
+    if name == "dcn":
+        from ...pipeline.decode import decode as dcn_decode
+        return np.asarray(dcn_decode(data).convert("RGB"))
+    if name == "jxl":
+        import pillow_jxl  # noqa: F401
+    if name == "heic":
+        import pillow_heif
+        pillow_heif.register_heif_opener()
+    return decode_with_pillow(data)

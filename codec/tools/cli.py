@@ -1,0 +1,279 @@
+"""Command-line interface: a thin layer over the Python API.
+
+`dcn` has every subcommand; `dcn-encode` and `dcn-decode` are the split executables (the
+decoder never imports the encoder side). Errors print one line and exit non-zero.
+"""
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import user_errors
+from ..errors import DCNError
+
+MAX_PIXELS_HELP = "Refuse images larger than this many pixels."
+DEFAULT_MAX_PIXELS = 2 ** 27
+
+app = typer.Typer(help="DCN learned image codec.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+
+
+def check_output(src: Path, dst: Path) -> None:
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise DCNError(f"{dst}: refusing to overwrite the input")
+    if dst.is_dir():
+        raise DCNError(f"{dst}: is a directory")
+    if not dst.parent.exists():
+        raise DCNError(f"{dst.parent}: no such directory")
+
+
+def check_tile(tile: int) -> int:
+    if tile < 64 or tile % 64:
+        raise DCNError(f"--tile {tile}: must be a multiple of 64, at least 64")
+    return tile
+
+
+def read_input(path: Path) -> bytes:
+    if not path.exists():
+        raise DCNError(f"{path}: no such file")
+    if path.is_dir():
+        raise DCNError(f"{path}: is a directory")
+    return path.read_bytes()
+
+
+@user_errors
+def encode_command(
+    input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
+    output: Path = typer.Argument(..., help="The .dcn file to write."),
+    quality: float = typer.Option(4.0, "--quality", "-q", help="1.0 (smallest) to the model's best (8.0 for the "
+                                                                "default model); any value between."),
+    target_size: Optional[str] = typer.Option(None, help="Largest file that fits this size (e.g. 120KB, 40000)."),
+    target_bpp: Optional[float] = typer.Option(None, help="Largest file within this many bits per pixel."),
+    target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
+    best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
+    model: Optional[str] = typer.Option(None, help="Model to encode with: a released model's name (see "
+                                                   "`dcn models`; default: the newest) or a folder of weights."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    tile: int = typer.Option(128, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
+                                       "on their own. The default matches the training crops (see bench/README.md)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
+    from ..files import atomic_write
+    check_output(input, output)
+    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=True, model=model)
+    if target_size is None and target_bpp is None and target_psnr is None:
+        from ..pipeline.encode import encode
+        data = encode(input, quality, **options)
+    else:
+        from ..pipeline.ratecontrol import encode_to_target, parse_size
+        size = parse_size(target_size) if target_size is not None else None
+        data, info = encode_to_target(input, size, target_bpp, target_psnr, best_effort, **options)
+        typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
+                   + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""))
+    atomic_write(output, data)
+
+
+@user_errors
+def decode_command(
+    input: Path = typer.Argument(..., help="The .dcn file to decode."),
+    output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
+                                                             "(bounds memory; --tile is its old name)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Decode a .dcn file to an image (with the model the file names)."""
+    from ..files import atomic_write
+    from ..image.io import image_bytes
+    from ..pipeline.decode import decode
+    check_output(input, output)
+    image = decode(read_input(input), device=device, max_pixels=max_pixels, block=check_tile(block), progress=True)
+    atomic_write(output, image_bytes(image, output))
+
+
+@user_errors
+def info_command(file: Path = typer.Argument(..., help="The .dcn file to describe.")):
+    """Show a .dcn file's size, mode, quality, model, bits per pixel and section sizes."""
+    from ..format import container
+    from ..image.metrics import bpp
+    from ..latent import KINDS
+    from ..models.registry import by_fingerprint
+    data = read_input(file)
+    c = container.read(data, max_pixels=2 ** 62)
+    h = c.header
+    try:
+        found = by_fingerprint(h.fingerprint)
+        model, names = found.id, KINDS[found.kind].section_names
+    except DCNError:
+        model, names = "unknown to this dcn", ()
+    typer.echo(f"file:        {file}")
+    typer.echo(f"size:        {h.width}x{h.height}")
+    typer.echo(f"mode:        {h.mode}")
+    typer.echo(f"quality:     {h.quality:g}")
+    typer.echo(f"bytes:       {len(data)}")
+    typer.echo(f"bpp:         {bpp(len(data), h.width, h.height):.4f}")
+    typer.echo(f"model:       {model} (fingerprint {h.fingerprint.hex()})")
+    typer.echo(f"format:      version {h.version}")
+    typer.echo(f"tiles:       {h.grid[0]}x{h.grid[1]} of {h.tile} px")
+    typer.echo("sections:    " + ", ".join(f"{k} {v} B" for k, v in c.section_sizes(names).items()))
+
+
+app.command("encode")(encode_command)
+app.command("decode")(decode_command)
+app.command("info")(info_command)
+
+
+@app.command("models")
+@user_errors
+def models_command():
+    """List the released models: every one decodes; those with an encoder can encode (--model)."""
+    from ..models.registry import default_model, registry
+    default = default_model()
+    for m in registry():
+        role = "encode+decode" if m.has_encoder else "decode only"
+        mark = "  (default)" if m == default else ""
+        typer.echo(f"{m.id:24} {m.fingerprint}  {role:13}  {m.released}  {m.training}{mark}")
+
+
+def _register_training_commands() -> None:
+    """Only for `dcn`: the split executables never import the training code."""
+    from ..train.command import export_command, train_command
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+
+
+@app.command("bench")
+@user_errors
+def bench_command(
+    images: Path = typer.Argument(..., help="Directory of test images (e.g. the 24 Kodak PNGs)."),
+    out: Path = typer.Option(Path("bench/results/latest"), help="Directory for JSON, CSV, plot and BD-rate table."),
+    codecs: str = typer.Option("dcn,jpeg,jpeg444,webp,jpeg2000,avif,jxl,heic",
+                               help="Comma-separated codecs; missing optional ones are skipped with a notice."),
+    qualities: list[str] = typer.Option([], help="Override a codec's settings, e.g. --qualities dcn:1,2,4,8 "
+                                                "(repeatable)."),
+    jobs: int = typer.Option(1, help="Images measured in parallel (processes)."),
+    limit: int = typer.Option(0, help="Use only the first N images (0: all)."),
+):
+    """Bits per pixel vs PSNR-RGB and MS-SSIM of DCN and classical codecs on the same images."""
+    from ..train.data import list_images
+    from .bench import peers, report
+    from .bench.run import curves, sweep, write_csv
+    chosen = {}
+    for name in [c.strip() for c in codecs.split(",") if c.strip()]:
+        if name not in peers.PEERS:
+            raise DCNError(f"unknown codec {name!r} (known: {', '.join(peers.PEERS)})")
+        why = peers.PEERS[name].available()
+        if why:
+            typer.echo(f"dcn: skipping {name}: {why}", err=True)
+        else:
+            chosen[name] = peers.PEERS[name].settings
+    for spec in qualities:
+        name, _, values = spec.partition(":")
+        if name not in chosen or not values:
+            raise DCNError(f"--qualities {spec!r}: expected CODEC:q1,q2,... for a chosen codec")
+        chosen[name] = tuple(float(v) for v in values.split(","))
+    paths = list_images(images)[: limit or None]
+    if not paths:
+        raise DCNError(f"{images}: no images found")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sweep(paths, chosen, jobs)
+    write_csv(rows, out / "per_image.csv")
+    c = curves(rows)
+    report.write_json(c, out)
+    table = report.bd_markdown(c)
+    (out / "bd_rate.md").write_text(table)
+    if not report.plot(c, out / "rd.png", f"{images.name}: {len(paths)} images"):
+        typer.echo("dcn: matplotlib is not installed: no plot (pip install 'dcn[bench]')", err=True)
+    typer.echo(table)
+
+
+@app.command("batch")
+@user_errors
+def batch_command(
+    src: Path = typer.Argument(..., help="Source directory (walked recursively)."),
+    dst: Path = typer.Argument(..., help="Destination directory; the source tree is mirrored under it."),
+    to: str = typer.Option("dcn", help="dcn (images -> .dcn) or an image extension such as png "
+                                       "(.dcn -> images)."),
+    quality: float = typer.Option(4.0, "--quality", "-q", help="Quality for --to dcn (1.0 to the model's best)."),
+    model: Optional[str] = typer.Option(None, help="Model for --to dcn (default: the newest released)."),
+    target_size: Optional[str] = typer.Option(None, help="Per file: largest that fits this size (e.g. 120KB)."),
+    target_bpp: Optional[float] = typer.Option(None, help="Per file: largest within this many bits per pixel."),
+    target_psnr: Optional[float] = typer.Option(None, help="Per file: smallest that reaches this PSNR (dB)."),
+    best_effort: bool = typer.Option(False, help="Write the closest file when a target cannot be met."),
+    jobs: int = typer.Option(1, help="Worker processes (torch threads are split between them)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    include: list[str] = typer.Option([], help="Only relative paths matching this glob (repeatable)."),
+    exclude: list[str] = typer.Option([], help="Skip relative paths matching this glob (repeatable)."),
+    force: bool = typer.Option(False, help="Redo outputs that are already up to date."),
+    dry_run: bool = typer.Option(False, help="List what would be done, do nothing."),
+    shard: Optional[str] = typer.Option(None, help="Process only shard K of N (K/N, K from 1). Default: from "
+                                                   "SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX."),
+    shard_count: Optional[int] = typer.Option(None, help="Number of shards for a Kubernetes indexed job."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+):
+    """Convert a directory tree: images to .dcn, or .dcn to images."""
+    from PIL import Image
+
+    from ..models.registry import find
+    from ..models.weights import load_decoder
+    from ..models.quality import check_quality
+    from . import batch
+    to = to.lower().lstrip(".")
+    if to != "dcn" and "." + to not in Image.registered_extensions():
+        raise DCNError(f"--to {to}: not an image format Pillow can write")
+    chosen = find(model) if to == "dcn" else None
+    if to == "dcn":
+        check_quality(quality, load_decoder(chosen).max_quality)
+    if not src.is_dir():
+        raise DCNError(f"{src}: not a directory")
+    index, count = batch.parse_shard(shard, shard_count)
+    all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
+    todo = all_jobs if force else [j for j in all_jobs if not batch.up_to_date(j, to, chosen)]
+    skipped = len(all_jobs) - len(todo)
+    if dry_run:
+        for j in all_jobs:
+            typer.echo(f"{'convert' if j in todo else 'up to date'}: {j.src} -> {j.dst}")
+        typer.echo(f"{len(todo)} to convert, {skipped} up to date (shard {index + 1}/{count})")
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    batch.remove_stale_temporaries(dst)
+    targets = None
+    if target_size is not None or target_bpp is not None or target_psnr is not None:
+        from ..pipeline.ratecontrol import parse_size
+        targets = dict(target_size=parse_size(target_size) if target_size is not None else None,
+                       target_bpp=target_bpp, target_psnr=target_psnr, best_effort=best_effort)
+    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen)
+    s.skipped = skipped
+    rate = s.done / s.seconds if s.seconds else 0.0
+    typer.echo(f"done {s.done}, skipped {s.skipped} (up to date), failed {len(s.failed)}; "
+               f"{s.seconds:.1f} s, {rate:.2f} files/s")
+    if s.done:
+        coded = s.bytes_out if to == "dcn" else s.bytes_in
+        typer.echo(f"bytes in {s.bytes_in:,}, out {s.bytes_out:,}, ratio {s.bytes_in / max(s.bytes_out, 1):.2f}:1, "
+                   f"mean {8 * coded / max(s.pixels, 1):.3f} bpp")
+    for rel, reason in s.failed:
+        typer.echo(f"failed: {rel}: {reason}", err=True)
+    if s.failed:
+        raise typer.Exit(1)
+
+
+encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+encode_app.command()(encode_command)
+decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+decode_app.command()(decode_command)
+
+
+def main():
+    _register_training_commands()
+    app()
+
+
+def encode_main():
+    encode_app()
+
+
+def decode_main():
+    decode_app()

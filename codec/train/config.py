@@ -1,0 +1,48 @@
+"""`dcn train`'s settings in one place: defaults, and validation that does not depend on
+how the run was launched (CLI, torchrun, or Python)."""
+from dataclasses import dataclass, field
+
+from .model import ModelConfig
+
+PROXIES = ("mixed", "noise")
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    steps: int = 10000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 1e-3
+    warmup: int = 100
+    decay_from: float = 0.85  # fraction of steps after which lr drops x0.1
+    clip: float = 1.0
+    seed: int = 0
+    workers: int = 1
+    threads: int = 0  # 0: torch's default
+    holdout: int = 4
+    eval_every: int = 500
+    ckpt_every: int = 200
+    minutes: float = 0.0  # >0: stop after this much CPU time; the lr schedule follows it, not steps
+    ema: float = 0.0  # >0: keep an exponential moving average of the weights (evaluated, exported)
+    snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
+    proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
+    init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
+    gain_lr: float = 1.0  # learning-rate multiplier of the per-level gain vectors
+    bf16: bool | None = None  # analysis and synthesis in bfloat16 autocast; None: where the hardware has it
+    init_from: str = ""  # a checkpoint whose matching weights start a new run (see warm_start)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def validate(self) -> "TrainConfig":
+        """ValueError naming the first bad setting."""
+        if self.crop % 64 or self.crop < 64:
+            raise ValueError("--crop must be a multiple of 64")
+        if self.proxy not in PROXIES:
+            raise ValueError(f"--proxy must be one of {', '.join(PROXIES)}")
+        for name in ("steps", "batch", "warmup", "eval_every", "ckpt_every"):
+            if getattr(self, name) < (0 if name == "warmup" else 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        if self.lr <= 0 or self.minutes < 0 or self.snapshot_minutes < 0 or not 0 <= self.ema < 1:
+            raise ValueError("--lr must be positive, --minutes and --snapshot-minutes not negative, --ema in [0, 1)")
+        return self

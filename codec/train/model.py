@@ -1,0 +1,132 @@
+"""The full variable-rate model as trained: transforms, hyperprior, optional checkerboard
+context. Coding uses its exported parts (models/, latent/); this module is for training
+and export only."""
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+from torch import nn
+
+from ..models.quality import LAMBDAS
+from ..nets.analysis import Analysis, HyperAnalysis
+from ..nets.context import CheckerboardContext, anchor_mask
+from ..nets.layers import ACTIVATIONS
+from ..nets.density import FactorizedDensity, gaussian_likelihood
+from ..nets.synthesis import HyperSynthesis, Synthesis
+
+
+CONTEXTS = ("none", "checkerboard")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n: int = 64  # N=128, M=192 trains 6x slower per step on a CPU and was worse at every budget measured
+    m: int = 128
+    act: str = "gdn"  # nonlinearity of the analysis and synthesis transforms
+    context: str = "none"  # "none": hyperprior only; "checkerboard": two-pass context model (context.py)
+    lambdas: tuple = LAMBDAS  # one rate level per lambda, ascending
+
+    def __post_init__(self):
+        object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
+        if self.act not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.act!r} (choose from {', '.join(ACTIVATIONS)})")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"unknown context {self.context!r} (choose from {', '.join(CONTEXTS)})")
+        if len(self.lambdas) < 2 or list(self.lambdas) != sorted(set(self.lambdas)) or self.lambdas[0] <= 0:
+            raise ValueError("lambdas must be at least two distinct positive values, ascending")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity gradient in the backward pass."""
+    return x + (torch.round(x) - x).detach()
+
+
+class HyperpriorModel(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig()):
+        super().__init__()
+        n, m = config.n, config.m
+        self.config = config
+        self.g_a = Analysis(n, m, config.act)
+        self.h_a = HyperAnalysis(n, m)
+        self.g_s = Synthesis(n, m, config.act)
+        self.h_s_mean = HyperSynthesis(n, m)
+        self.h_s_scale = HyperSynthesis(n, m)
+        self.z_density = FactorizedDensity(n)
+        if config.context == "checkerboard":
+            self.context = CheckerboardContext(m)
+        # Gains grow like sqrt(lambda): the quantization step of y shrinks as quality rises.
+        lambdas = config.lambdas
+        log_gain = 0.5 * torch.log(torch.tensor(lambdas) / lambdas[len(lambdas) // 2])
+        self.log_gain = nn.Parameter(log_gain[:, None].repeat(1, m).clone())
+        self.log_inv_gain = nn.Parameter(-log_gain[:, None].repeat(1, m).clone())
+
+    def scale_latent_init(self, factor: float) -> None:
+        """Multiply every gain by factor (and the inverse gains by 1/factor) before training.
+
+        At the default initialisation y is ~0.03 and rounds to 0 everywhere, so the synthesis
+        sees nothing until the analysis has grown its outputs; a larger gain starts it live.
+        """
+        with torch.no_grad():
+            self.log_gain += math.log(factor)
+            self.log_inv_gain -= math.log(factor)
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor, proxy: str = "mixed", bf16: bool = False) -> dict:
+        """x in [0,1], (B,3,H,W) with H, W multiples of 64; level: (B,) indices into config.lambdas.
+
+        proxy "mixed" (Minnen & Singh 2020): additive noise for the rate terms, rounding with a
+        straight-through gradient for what the synthesis sees; "noise": additive noise for
+        both (Ballé et al. 2017). In eval mode the rates are those of the rounded values, as coded.
+        bf16: the analysis and synthesis transforms in bfloat16 autocast (training speed); the
+        entropy model stays in float32.
+        """
+        gain = torch.exp(self.log_gain[level])[:, :, None, None]
+        inv_gain = torch.exp(self.log_inv_gain[level])[:, :, None, None]
+        y = _transform(self.g_a, x, bf16) * gain
+        z = self.h_a(y)
+        if self.training and proxy == "noise":
+            z_tilde = _noisy(z)
+            means, scales = self.h_s_mean(z_tilde), self.h_s_scale(z_tilde)
+            y_tilde = _noisy(y)
+            return {"x_hat": _transform(self.g_s, y_tilde * inv_gain, bf16),
+                    "y_lik": gaussian_likelihood(y_tilde, means, scales), "z_lik": self.z_density.likelihood(z_tilde)}
+        z_hat = ste_round(z)
+        z_lik = self.z_density.likelihood(_noisy(z) if self.training else z_hat)
+        means = self.h_s_mean(z_hat)
+        scales = self.h_s_scale(z_hat)
+        if self.config.context == "checkerboard":
+            anchors = anchor_mask(*y.shape[-2:], device=y.device)
+            ctx_means, ctx_scales = self.context(ste_round(y - means) * anchors, means, scales)
+            means = torch.lerp(ctx_means, means, anchors)
+            scales = torch.lerp(ctx_scales, scales, anchors)
+        y_hat = ste_round(y - means) + means
+        y_lik = gaussian_likelihood(_noisy(y) if self.training else y_hat, means, scales)
+        x_hat = _transform(self.g_s, y_hat * inv_gain, bf16)
+        return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+def _transform(net: nn.Module, x: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """net(x), in bfloat16 autocast if asked (1.6x the training steps per CPU second with
+    AVX512-BF16), back to float32."""
+    if not bf16:
+        return net(x)
+    with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        return net(x).float()
+
+
+def _noisy(x: torch.Tensor) -> torch.Tensor:
+    return x + torch.empty_like(x).uniform_(-0.5, 0.5)
+
+
+def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor, lambdas=LAMBDAS) -> dict:
+    """Per-sample lambda * 255^2 * MSE + bits per pixel, averaged over the batch."""
+    b, _, h, w = x.shape
+    pixels = h * w
+    bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
+    bpp = bits / pixels
+    mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
+    lam = torch.tensor(lambdas, device=x.device)[level]
+    loss = (lam * 255 ** 2 * mse + bpp).mean()
+    return {"loss": loss, "bpp": bpp.detach(), "mse": mse.detach()}
