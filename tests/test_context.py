@@ -1,0 +1,162 @@
+"""The checkerboard context model's latent codec: two passes, exact integer context,
+files of format version 3 that decode to the encoder's symbols on any thread count."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+import codec
+from codec.format import container
+from codec.latent.checkerboard import anchors
+from codec.models.registry import local_model
+from codec.models.weights import load_decoder, load_encoder
+from codec.pipeline.decode import decode_latents, decoder_for
+from codec.pipeline.encode import prepare, quantize
+from codec.train.config import TrainConfig
+from codec.train.loop import run
+from codec.train.model import ModelConfig
+from conftest import make_image, run_cli
+
+CTX = ModelConfig(8, 12, context="checkerboard", lambdas=(0.001, 0.01, 0.1))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny context model, trained a few steps, its context network's output layer set
+    away from its zero start (so that the second pass really depends on the first), exported."""
+    root = tmp_path_factory.mktemp("ctx")
+    (root / "img").mkdir()
+    for i in range(4):
+        make_image(96 + 16 * i, 80, seed=i).save(root / "img" / f"{i}.png")
+    run(TrainConfig(data=str(root / "img"), out=str(root / "run"), steps=4, batch=2, crop=64, workers=0, holdout=1,
+                    eval_every=100, ckpt_every=100, warmup=2, model=CTX), progress=False)
+    ckpt = root / "run" / "last.safetensors"
+    with safe_open(str(ckpt), "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(ckpt))
+    g = torch.Generator().manual_seed(0)
+    for name in ("model.context.params.4.weight", "model.context.params.4.bias"):
+        tensors[name] = torch.randn(tensors[name].shape, generator=g) * 0.3
+    save_file(tensors, str(ckpt), metadata=meta)
+    r = subprocess.run([sys.executable, "-m", "codec", "export", str(ckpt), "--out", str(root / "w"),
+                        "--calibration", str(root / "img")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    agreement = float(r.stdout.rsplit("context ", 1)[1].split("%")[0])
+    assert agreement > 95, r.stdout  # the integer context picks the float network's tables
+    return root / "w"
+
+
+@pytest.fixture(scope="module")
+def files(model_dir):
+    return {q: codec.encode(make_image(150, 100, seed=7), quality=q, model=model_dir, tile=64) for q in (1.0, 2.5)}
+
+
+def test_files_are_version_3_with_three_sections(files, model_dir, tmp_path):
+    for data in files.values():
+        c = container.read(data)
+        assert c.header.version == 3 and c.header.sections == 3 and len(c.tiles) == 6
+        assert all(len(s) > 0 for t in c.tiles for s in t)
+    path = tmp_path / "c.dcn"
+    path.write_bytes(files[2.5])
+    info = run_cli("dcn", "info", path)
+    assert "unknown to this dcn" in info.stdout and "section 2" in info.stdout  # not a registered model
+
+
+def test_decoder_reads_the_encoders_symbols(files, model_dir):
+    img = make_image(150, 100, seed=7)
+    for q, data in files.items():
+        a = prepare(img, model=model_dir, tile=64)
+        sent = quantize(a, q).arrays()
+        c = container.read(data)
+        got = decode_latents(c, decoder_for(c.header, model_dir)).arrays()
+        assert sent.keys() == got.keys() == {"z", "y", "indices"}
+        for name in sent:
+            assert np.array_equal(sent[name], got[name]), name
+
+
+def test_second_pass_depends_on_the_first(model_dir):
+    """Another anchor symbol changes the non-anchors' tables or means (the context is live),
+    and never the anchors' own."""
+    codec_ = load_decoder(local_model(model_dir)).latent
+    z = np.random.default_rng(0).integers(-3, 4, (8, 2, 2))
+    scales = codec_.hyper.scale_net.fixed_point_scales(z)
+    mask = anchors(12, 8, 8)
+    first = np.where(mask, np.random.default_rng(1).integers(-4, 5, mask.shape), 0)
+    idx, mean = codec_._second_pass(scales, first, mask)
+    first[0, 2, 2] += 9
+    idx2, mean2 = codec_._second_pass(scales, first, mask)
+    assert np.array_equal(idx[mask], idx2[mask])
+    assert not (np.array_equal(idx, idx2) and torch.equal(mean, mean2))
+    assert torch.all(mean[torch.from_numpy(mask.copy())] == 0)
+
+
+def reference(layers, a: np.ndarray) -> np.ndarray:
+    """int64 evaluation with loops over taps (as in test_intnet): the exactness reference."""
+    for layer in layers:
+        w, b = layer.weight.numpy().astype(np.int64), layer.bias.numpy().astype(np.int64)
+        k, cin, (_, h, wd) = w.shape[-1], w.shape[1], a.shape
+        p = k // 2
+        padded = np.pad(a, ((0, 0), (p, p), (p, p)))
+        acc = np.zeros((w.shape[0], h, wd), np.int64) + b[:, None, None]
+        for i in range(k):
+            for j in range(k):
+                acc += np.einsum("oc,chw->ohw", w[:, :, i, j], padded[:, i:i + h, j:j + wd])
+        half = 1 << (layer.shift - 1) if layer.shift > 0 else 0
+        out = (acc + half) >> layer.shift if layer.shift > 0 else acc
+        a = np.clip(out, 0, 2 ** 20) if layer.relu else out
+    return a
+
+
+def test_integer_context_network_is_exact(model_dir):
+    net = load_decoder(local_model(model_dir)).latent.context
+    rng = np.random.default_rng(3)
+    q = rng.integers(-300, 301, (12, 8, 8))
+    scales = torch.from_numpy(rng.integers(0, 2 ** 20, (12, 8, 8)).astype(np.float64))
+    d_mean, d_scale = net(q, scales)
+    ctx = np.clip(reference(net.ctx, np.clip(q, -255, 255)), -2 ** 20, 2 ** 20)
+    common = min(net.ctx_frac, net.scale_frac)
+
+    def shift(a, bits):
+        return (a + (1 << (bits - 1))) >> bits if bits > 0 else a
+
+    s = np.clip(shift(scales.numpy().astype(np.int64), net.scale_frac - common), -2 ** 20, 2 ** 20)
+    want = reference(net.params, np.concatenate([s, shift(ctx, net.ctx_frac - common)]))
+    assert np.array_equal(torch.cat([d_mean, d_scale]).numpy().astype(np.int64), want)
+
+
+def test_same_symbols_and_pixels_with_any_thread_count(files, model_dir):
+    data = files[2.5]
+    out = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out.append(np.asarray(codec.decode(data, weights_dir=model_dir)))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(out[0], out[1])
+    ref = np.asarray(codec.decode(data, weights_dir=model_dir, dtype=torch.float64))
+    assert np.abs(out[0].astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_damaged_second_pass_is_a_clean_error(files, model_dir):
+    c = container.read(files[2.5])
+    tiles = list(c.tiles)
+    tiles[2] = (tiles[2][0], tiles[2][1], b"\x01\x02\x03\x04")
+    bad = container.write(container.Container(c.header, tuple(tiles), c.alpha))
+    with pytest.raises(codec.DCNError, match="corrupt file"):
+        codec.decode(bad, weights_dir=model_dir)
+
+
+def test_encoder_metadata_names_the_codec(model_dir):
+    with safe_open(str(model_dir / "decoder.safetensors"), "pt") as f:
+        meta = f.metadata()
+    assert meta["latent"] == "checkerboard" and json.loads(meta["lambdas"]) == list(CTX.lambdas)
+    assert load_encoder(local_model(model_dir)).decoder.max_quality == 3.0
+    with pytest.raises(codec.DCNError, match="quality must be between 1 and 3"):
+        codec.encode(make_image(20, 20), quality=3.5, model=model_dir)
