@@ -28,6 +28,9 @@ class GDN(nn.Module):
         if self.training:  # oneDNN's 1x1 convolution: fastest for channels-last training
             norm = F.conv2d(x * x, gamma[:, :, None, None], beta)
         else:  # a matmul gives the same pixels whatever the thread count; the 1x1 conv does not
+            # Trained gammas hold float32 denormals (~1e-40), which make the matmul several
+            # times slower on some CPUs (5.8x on an AMX Xeon) and add nothing to the sum.
+            gamma = gamma.masked_fill(gamma < torch.finfo(gamma.dtype).tiny, 0)
             pixels = x.permute(0, 2, 3, 1)  # no copy when x is channels-last, as decoding keeps it
             norm = torch.addmm(beta, (pixels * pixels).reshape(-1, x.shape[1]), gamma.t())
             norm = norm.reshape(pixels.shape).permute(0, 3, 1, 2)
