@@ -151,7 +151,8 @@ def bench_command(
     images: Path = typer.Argument(..., help="Directory of test images (e.g. the 24 Kodak PNGs)."),
     out: Path = typer.Option(Path("bench/results/latest"), help="Directory for JSON, CSV, plot and BD-rate table."),
     codecs: str = typer.Option("dcn,jpeg,jpeg444,webp,jpeg2000,avif,jxl,heic",
-                               help="Comma-separated codecs; missing optional ones are skipped with a notice."),
+                               help="Comma-separated codecs; missing optional ones are skipped with a notice. "
+                                    "dcn=MODEL adds DCN with another model (a released name or a weights folder)."),
     qualities: list[str] = typer.Option([], help="Override a codec's settings, e.g. --qualities dcn:1,2,4,8 "
                                                 "(repeatable)."),
     jobs: int = typer.Option(1, help="Images measured in parallel (processes)."),
@@ -163,13 +164,13 @@ def bench_command(
     from .bench.run import curves, sweep, write_csv
     chosen = {}
     for name in [c.strip() for c in codecs.split(",") if c.strip()]:
-        if name not in peers.PEERS:
-            raise DCNError(f"unknown codec {name!r} (known: {', '.join(peers.PEERS)})")
-        why = peers.PEERS[name].available()
+        if name not in peers.PEERS and not name.startswith("dcn="):
+            raise DCNError(f"unknown codec {name!r} (known: {', '.join(peers.PEERS)}, dcn=MODEL)")
+        why = peers.get(name).available()
         if why:
             typer.echo(f"dcn: skipping {name}: {why}", err=True)
         else:
-            chosen[name] = peers.PEERS[name].settings
+            chosen[name] = peers.get(name).settings
     for spec in qualities:
         name, _, values = spec.partition(":")
         if name not in chosen or not values:

@@ -48,9 +48,27 @@ def _module(name: str, extra: str = "bench"):
     return check
 
 
-def _dcn_encode(rgb: np.ndarray, quality: float) -> bytes:
-    from ...pipeline.encode import encode
-    return encode(Image.fromarray(rgb), quality)
+def _dcn_encoder(model: str | None):
+    def encode(rgb: np.ndarray, quality: float) -> bytes:
+        from ...pipeline.encode import encode as dcn_encode
+        return dcn_encode(Image.fromarray(rgb), quality, model=model)
+    return encode
+
+
+def dcn_peer(model: str) -> Peer:
+    """DCN with another model than the default: a released model's name or a folder of
+    exported weights (`--codecs dcn=runs/x/model`); settings span its quality range."""
+    from ...models.registry import find
+    from ...models.weights import load_decoder
+    top = int(load_decoder(find(model)).max_quality)
+    settings = (1, 1.5, 2, 2.5) + tuple(range(3, top + 1))
+    return Peer(f"dcn={model}", f"DCN with model {model}", settings, _dcn_encoder(model), lambda: None)
+
+
+def get(name: str) -> Peer:
+    if name.startswith("dcn="):
+        return dcn_peer(name[4:])
+    return PEERS[name]
 
 
 def _jxl_encode(rgb, q):
@@ -67,7 +85,7 @@ def _heic_encode(rgb, q):
 JPEG_Q = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 PEERS = {
     "dcn": Peer("dcn", "DCN (this codec, shipped weights)", (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8),
-                _dcn_encode, lambda: None),
+                _dcn_encoder(None), lambda: None),
     "jpeg": Peer("jpeg", "Pillow JPEG (libjpeg-turbo), 4:2:0, optimized Huffman", JPEG_Q,
                  _pillow_encode("JPEG", quality=lambda s: int(s), optimize=True), _feature("jpg")),
     "jpeg444": Peer("jpeg444", "Pillow JPEG, 4:4:4, optimized Huffman", JPEG_Q,
@@ -88,9 +106,12 @@ PEERS = {
 
 
 def decode(name: str, data: bytes) -> np.ndarray:
-    if name == "dcn":
+    if name == "dcn" or name.startswith("dcn="):
+        from pathlib import Path
+
         from ...pipeline.decode import decode as dcn_decode
-        return np.asarray(dcn_decode(data).convert("RGB"))
+        folder = Path(name[4:]) if name.startswith("dcn=") and Path(name[4:]).is_dir() else None
+        return np.asarray(dcn_decode(data, weights_dir=folder).convert("RGB"))
     if name == "jxl":
         import pillow_jxl  # noqa: F401
     if name == "heic":

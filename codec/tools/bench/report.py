@@ -10,7 +10,8 @@ from .metrics import ms_ssim_db
 
 def write_json(curves: dict, out: Path) -> None:
     for codec, c in curves.items():
-        (out / f"{codec}.json").write_text(json.dumps(c, indent=2) + "\n")
+        safe = "".join(ch if ch.isalnum() or ch in "-_.@=" else "_" for ch in codec)  # dcn=runs/x/w -> dcn_runs_x_w
+        (out / f"{safe}.json").write_text(json.dumps(c, indent=2) + "\n")
 
 
 def bd_table(curves: dict, metric: str = "psnr-rgb") -> tuple[list[str], list[list[float]]]:

@@ -40,7 +40,7 @@ def measure_image(codec: str, settings: tuple, path: str) -> list[Row]:
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
     h, w = rgb.shape[:2]
-    peer = peers.PEERS[codec]
+    peer = peers.get(codec)
     rows = []
     for s in settings:
         t0 = time.perf_counter()
@@ -96,6 +96,6 @@ def curves(rows: list[Row]) -> dict[str, dict]:
             res["ms-ssim-rgb"].append(float(np.mean([r.ms_ssim_rgb for r in rs])))
             res["encoding_time"].append(float(np.mean([r.encode_s for r in rs])))
             res["decoding_time"].append(float(np.mean([r.decode_s for r in rs])))
-        out[codec] = {"name": codec, "description": peers.PEERS[codec].description,
+        out[codec] = {"name": codec, "description": peers.get(codec).description,
                       "images": len({r.image for r in rows if r.codec == codec}), "results": dict(res)}
     return out
