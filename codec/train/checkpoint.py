@@ -26,6 +26,8 @@ def save_checkpoint(path: Path, model, opt, step: int, cfg: TrainConfig, cpu_sec
         for k, v in opt.state.get(p, {}).items():
             tensors[f"opt.{i}.{k}"] = v.contiguous() if v.dim() else v.reshape(1)
     tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():  # the noise of a GPU run is drawn there
+        tensors["rng.cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     meta = {"step": str(step), "config": json.dumps(asdict(cfg)), "cpu_seconds": repr(cpu_seconds),
             "processes": str(dist.get_world_size() if dist.is_initialized() else 1),
             "wall_seconds": repr(wall_seconds)}
@@ -50,6 +52,8 @@ def load_checkpoint(path: Path, model, opt, ema=None) -> tuple[int, float, float
                          if v.dim() == 4 else v) for k, v in state.items()}
             opt.state[p] = state
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available() and len(tensors["rng.cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(list(tensors["rng.cuda"]))
     return int(meta["step"]), float(meta.get("cpu_seconds", "0")), float(meta.get("wall_seconds", "0"))
 
 

@@ -24,7 +24,7 @@ class TrainConfig:
     holdout: int = 4
     eval_every: int = 500
     ckpt_every: int = 200
-    minutes: float = 0.0  # >0: stop after this much CPU time; the lr schedule follows it, not steps
+    minutes: float = 0.0  # >0: stop after this much CPU time (wall time on a GPU); the lr schedule follows it
     ema: float = 0.0  # >0: keep an exponential moving average of the weights (evaluated, exported)
     snapshot_minutes: float = 0.0  # >0: keep a copy of the checkpoint every so many CPU minutes
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"

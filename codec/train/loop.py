@@ -135,7 +135,10 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True)
     snapshots = int(cpu_seconds // (60 * cfg.snapshot_minutes)) if cfg.snapshot_minutes else 0
-    t_last, w_last = time.process_time(), time.perf_counter()
+    # The budget's clock: the process's CPU time on a CPU; on a GPU the host idles while the
+    # device works, so wall time there (cpu_seconds then counts device seconds).
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    t_last, w_last = clock(), time.perf_counter()
     for x, level in loader:
         x = x.to(device).contiguous(memory_format=torch.channels_last)
         level = level.to(device)
@@ -152,7 +155,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
         if ema is not None:
             update_ema(ema, model, cfg.ema, step)
         step += 1
-        now, w_now = time.process_time(), time.perf_counter()
+        now, w_now = clock(), time.perf_counter()
         spent = now - t_last
         if world > 1 and cfg.minutes:  # the run's CPU time, the same on every replica: same lr, same last step
             spent = all_reduce_sum(spent, device)
@@ -172,8 +175,8 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
             if step % cfg.ckpt_every == 0 or done:
                 log.flush()
                 save_checkpoint(ckpt, model, opt, step, cfg, cpu_seconds, wall_seconds, ema)
-            if cfg.snapshot_minutes and cpu_seconds >= 60 * cfg.snapshot_minutes * (snapshots + 1):
-                snapshots += 1
+            while cfg.snapshot_minutes and cpu_seconds >= 60 * cfg.snapshot_minutes * (snapshots + 1):
+                snapshots += 1  # a slow step may cross several snapshot times: one file for each
                 save_checkpoint(out / f"snap-{snapshots * cfg.snapshot_minutes:g}min.safetensors", model, opt,
                                 step, cfg, cpu_seconds, wall_seconds, ema)
         if done:
