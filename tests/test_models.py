@@ -22,7 +22,8 @@ def test_registered_files_are_the_released_ones():
     assert len({m.id for m in models}) == len(models)
     for m in models:
         assert file_fingerprint(m.directory / DECODER_FILE).hex() == m.fingerprint, m.id
-    shipped = subprocess.run(["git", "-C", str(ROOT), "log", "--format=%h", "--", "weights/decoder.safetensors"],
+    shipped = subprocess.run(["git", "-C", str(ROOT), "log", "--format=%h", "--diff-filter=AM", "--",
+                              "weights/decoder.safetensors"],
                              capture_output=True, text=True).stdout.split()
     if not shipped:
         pytest.skip("no git history here")

@@ -76,6 +76,17 @@ class TableSet:
         return cls(np.concatenate(counts).astype(np.int32), offsets.astype(np.int64),
                    np.asarray(lows, dtype=np.int64))
 
+    @classmethod
+    def from_tensors(cls, tensors: dict, prefix: str) -> "TableSet":
+        """From a weights file's tensors PREFIX.counts, .offsets, .lows."""
+        return cls(tensors[f"{prefix}.counts"].numpy(), tensors[f"{prefix}.offsets"].numpy(),
+                   tensors[f"{prefix}.lows"].numpy())
+
+    def tensors(self, prefix: str) -> dict:
+        import torch
+        return {f"{prefix}.counts": torch.from_numpy(self.counts), f"{prefix}.offsets": torch.from_numpy(self.offsets),
+                f"{prefix}.lows": torch.from_numpy(self.lows)}
+
     def validate(self) -> None:
         if len(self.offsets) != len(self.lows) + 1 or self.offsets[0] != 0 \
                 or self.offsets[-1] != len(self.counts) or np.any(np.diff(self.offsets) < 2):

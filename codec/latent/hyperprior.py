@@ -13,22 +13,9 @@ from ..entropy import ans
 from ..entropy.tables import ScaleSpec, TableSet
 from ..format.constants import MAX_ABS
 from ..nets.intnet import IntegerScaleNet
+from ..nets.layers import sub_state
 from ..nets.synthesis import HyperSynthesis
 from .base import LatentCodec, TileSymbols
-
-
-def table_set(tensors: dict, prefix: str) -> TableSet:
-    return TableSet(tensors[f"{prefix}.counts"].numpy(), tensors[f"{prefix}.offsets"].numpy(),
-                    tensors[f"{prefix}.lows"].numpy())
-
-
-def table_tensors(tables: TableSet, prefix: str) -> dict:
-    return {f"{prefix}.counts": torch.from_numpy(tables.counts), f"{prefix}.offsets": torch.from_numpy(tables.offsets),
-            f"{prefix}.lows": torch.from_numpy(tables.lows)}
-
-
-def sub_state(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def z_table_index(n: int, rows: int, cols: int) -> np.ndarray:
@@ -62,7 +49,7 @@ class HyperpriorCodec(LatentCodec):
         mean_net.load_state_dict(sub_state(tensors, "h_s_mean"))
         scales = ScaleSpec.from_json(meta.get("scales"))
         return cls(n, m, mean_net.eval(), IntegerScaleNet.from_state_dict(tensors, scales.thresholds()),
-                   table_set(tensors, "y_tables"), table_set(tensors, "z_tables"))
+                   TableSet.from_tensors(tensors, "y_tables"), TableSet.from_tensors(tensors, "z_tables"))
 
     def with_encoder(self, tensors: dict, meta: dict) -> "HyperpriorCodec":
         from ..nets.analysis import HyperAnalysis  # the decoder never needs it

@@ -18,7 +18,7 @@ from safetensors.torch import load as load_bytes
 from ..errors import DCNError
 from ..format.constants import FINGERPRINT_BYTES
 from ..latent import KINDS, LatentCodec
-from ..latent.hyperprior import sub_state
+from ..nets.layers import sub_state
 from ..nets.synthesis import Synthesis, for_decoding
 
 DECODER_FILE = "decoder.safetensors"

@@ -84,6 +84,11 @@ class SubpixelDeconv(nn.Module):
         return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)
 
 
+def sub_state(tensors: dict, prefix: str) -> dict:
+    """The state dict of one network inside a weights file's tensors (keys PREFIX.*)."""
+    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
 def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
     """Replicate-pad (B,C,H,W) on the bottom/right to multiples of stride; decode crops back."""
     h, w = x.shape[-2:]

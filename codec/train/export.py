@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from ..entropy.tables import ScaleSpec, TableSet, gaussian_tables
 from ..files import atomic_path
-from ..latent.hyperprior import HyperpriorCodec, table_tensors
+from ..latent.hyperprior import HyperpriorCodec
 from ..models.weights import DECODER_FILE, ENCODER_FILE
 from ..nets.intnet import quantize
 from ..nets.layers import pad_to_stride
@@ -116,8 +116,8 @@ def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_im
     decoder = {k: v for k, v in state.items() if k.startswith(("g_s.", "h_s_mean."))}
     decoder["log_inv_gain"] = state["log_inv_gain"]
     decoder.update(scale_net.state_dict())
-    decoder.update(table_tensors(y_tab, "y_tables"))
-    decoder.update(table_tensors(z_tab, "z_tables"))
+    decoder.update(y_tab.tensors("y_tables"))
+    decoder.update(z_tab.tensors("z_tables"))
     if kind == "checkerboard":
         from .export_context import build
         hyper = HyperpriorCodec(model.config.n, model.config.m, model.h_s_mean, scale_net, y_tab, z_tab)

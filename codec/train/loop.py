@@ -175,8 +175,9 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
             if step % cfg.ckpt_every == 0 or done:
                 log.flush()
                 save_checkpoint(ckpt, model, opt, step, cfg, cpu_seconds, wall_seconds, ema)
-            while cfg.snapshot_minutes and cpu_seconds >= 60 * cfg.snapshot_minutes * (snapshots + 1):
-                snapshots += 1  # a slow step may cross several snapshot times: one file for each
+            while cfg.snapshot_minutes and cpu_seconds >= 60 * cfg.snapshot_minutes * (snapshots + 1) \
+                    and (not cfg.minutes or cfg.snapshot_minutes * (snapshots + 1) <= cfg.minutes * (1 + 1e-9)):
+                snapshots += 1  # a slow step may cross several snapshot times (up to the budget): one file each
                 save_checkpoint(out / f"snap-{snapshots * cfg.snapshot_minutes:g}min.safetensors", model, opt,
                                 step, cfg, cpu_seconds, wall_seconds, ema)
         if done:
