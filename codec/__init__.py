@@ -16,11 +16,13 @@ from .models.quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
 __all__ = ["encode", "decode", "models", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY"]
 
 
-def encode(image, quality: float = DEFAULT_QUALITY, *, model=None, target_size: int | None = None,
+def encode(image, quality: float | None = None, *, model=None, target_size: int | None = None,
            target_bpp: float | None = None, target_psnr: float | None = None, best_effort: bool = False,
            **options) -> bytes:
     """Encode a path, file object or PIL image; options: device, max_pixels, tile.
 
+    quality: 1.0 to the model's top level; None: the model's default (4.0 for the default
+    model: its level trained at lambda 0.013).
     model: a registered model's name ("hyperprior-64-128@3", or a bare name for its newest
     version), a folder of exported weights, or None for the newest released model.
     With target_size (bytes), target_bpp or target_psnr (dB), the quality is searched for

@@ -41,7 +41,7 @@ class DcnImageFile(ImageFile.ImageFile):
 
 def _save(im: Image.Image, fp, filename) -> None:
     from .pipeline.encode import encode
-    fp.write(encode(im, im.encoderinfo.get("quality", 4.0), max_pixels=2 ** 62, model=im.encoderinfo.get("model")))
+    fp.write(encode(im, im.encoderinfo.get("quality"), max_pixels=2 ** 62, model=im.encoderinfo.get("model")))
 
 
 Image.register_open(DcnImageFile.format, DcnImageFile, _accept)

@@ -160,3 +160,10 @@ def test_encoder_metadata_names_the_codec(model_dir):
     assert load_encoder(local_model(model_dir)).decoder.max_quality == 3.0
     with pytest.raises(codec.DCNError, match="quality must be between 1 and 3"):
         codec.encode(make_image(20, 20), quality=3.5, model=model_dir)
+
+
+def test_default_quality_is_the_models_lambda_0013_level(model_dir, sample_png):
+    """Each model's default quality is its level trained nearest lambda 0.013: 4 for model
+    1, 2 for this model's levels (0.001, 0.01, 0.1)."""
+    assert container.peek_header(codec.encode(sample_png, model=model_dir)).quality == 2.0
+    assert container.peek_header(codec.encode(sample_png)).quality == 4.0

@@ -14,7 +14,8 @@ from ..errors import DCNError
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 MIN_QUALITY = 1.0
 MAX_QUALITY = float(len(LAMBDAS))  # model 1's; another model's is its number of levels
-DEFAULT_QUALITY = 4.0
+DEFAULT_QUALITY = 4.0  # model 1's level at DEFAULT_LAMBDA; other models default to theirs
+DEFAULT_LAMBDA = 0.013
 
 
 def check_quality(quality: float, max_quality: float = MAX_QUALITY) -> float:

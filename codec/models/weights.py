@@ -7,6 +7,7 @@ files from before these keys existed are model 1's, whose values are the default
 """
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,7 @@ from safetensors.torch import load as load_bytes
 from ..errors import DCNError
 from ..format.constants import FINGERPRINT_BYTES
 from ..latent import KINDS, LatentCodec
+from .quality import DEFAULT_LAMBDA, LAMBDAS
 from ..nets.layers import sub_state
 from ..nets.synthesis import Synthesis, for_decoding
 
@@ -71,10 +73,17 @@ class Decoder:
     synthesis: torch.nn.Sequential  # for_decoding(Synthesis)
     log_inv_gain: torch.Tensor  # (levels, M)
     fingerprint: bytes
+    lambdas: tuple  # of its levels
 
     @property
     def max_quality(self) -> float:
         return float(len(self.log_inv_gain))
+
+    @property
+    def default_quality(self) -> float:
+        """The level trained at lambda 0.013 (or the nearest): quality 4 for model 1, and
+        about the same rate and PSNR for any model, whatever its level table."""
+        return float(1 + min(range(len(self.lambdas)), key=lambda i: abs(math.log(self.lambdas[i] / DEFAULT_LAMBDA))))
 
 
 @dataclass
@@ -104,8 +113,9 @@ def load_decoder(model) -> Decoder:
     n, m = int(meta["n"]), int(meta["m"])
     synthesis = Synthesis(n, m, meta.get("act", "gdn"))
     synthesis.load_state_dict(sub_state(tensors, "g_s"))
+    lambdas = tuple(json.loads(meta["lambdas"])) if "lambdas" in meta else LAMBDAS
     return Decoder(model, latent_codec(tensors, meta), for_decoding(synthesis), tensors["log_inv_gain"],
-                   fingerprint(raw))
+                   fingerprint(raw), lambdas)
 
 
 @lru_cache(maxsize=8)

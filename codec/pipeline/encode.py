@@ -12,7 +12,7 @@ from ..format.constants import MAX_PIXELS, STRIDE, TILE_UNIT, Z_TO_Y
 from ..image.alpha import encode_alpha
 from ..image.io import Picture, load_picture
 from ..latent import Latents
-from ..models.quality import DEFAULT_QUALITY, check_quality, interpolate
+from ..models.quality import check_quality, interpolate
 from ..models.registry import find
 from ..models.weights import Encoder, load_encoder
 from ..nets.blocks import ENCODE_BLOCK, blockwise, parallel_map
@@ -101,10 +101,11 @@ def header_quality(quality: float, max_quality: float) -> float:
     return container.quantize_quality(check_quality(quality, max_quality)) / container.QUALITY_SCALE
 
 
-def encode(image, quality: float = DEFAULT_QUALITY, device: str = "auto", max_pixels: int = MAX_PIXELS,
+def encode(image, quality: float | None = None, device: str = "auto", max_pixels: int = MAX_PIXELS,
            model=None, tile: int = CODING_TILE, progress: bool = False) -> bytes:
-    """Encode a path, file object or Pillow image at a quality (1 to the model's top level); returns .dcn bytes."""
+    """Encode a path, file object or Pillow image at a quality (1 to the model's top level;
+    None: the model's default, its lambda-0.013 level); returns .dcn bytes."""
     enc = load_encoder(find(model))
-    quality = header_quality(quality, enc.decoder.max_quality)  # before the analysis: a bad quality fails fast
+    quality = header_quality(enc.decoder.default_quality if quality is None else quality, enc.decoder.max_quality)  # before the analysis: a bad quality fails fast
     a = prepare(image, device, max_pixels, enc.decoder.model, tile, progress)
     return write(a, quality, quantize(a, quality))

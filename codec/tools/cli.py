@@ -47,8 +47,9 @@ def read_input(path: Path) -> bytes:
 def encode_command(
     input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
     output: Path = typer.Argument(..., help="The .dcn file to write."),
-    quality: float = typer.Option(4.0, "--quality", "-q", help="1.0 (smallest) to the model's best (8.0 for the "
-                                                                "default model); any value between."),
+    quality: Optional[float] = typer.Option(None, "--quality", "-q", help="1.0 (smallest) to the model's best "
+                                            "(8.0 for the default model); any value between. Default: the model's "
+                                            "(4.0 for the default model)."),
     target_size: Optional[str] = typer.Option(None, help="Largest file that fits this size (e.g. 120KB, 40000)."),
     target_bpp: Optional[float] = typer.Option(None, help="Largest file within this many bits per pixel."),
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
@@ -198,7 +199,8 @@ def batch_command(
     dst: Path = typer.Argument(..., help="Destination directory; the source tree is mirrored under it."),
     to: str = typer.Option("dcn", help="dcn (images -> .dcn) or an image extension such as png "
                                        "(.dcn -> images)."),
-    quality: float = typer.Option(4.0, "--quality", "-q", help="Quality for --to dcn (1.0 to the model's best)."),
+    quality: Optional[float] = typer.Option(None, "--quality", "-q", help="Quality for --to dcn (1.0 to the "
+                                                                         "model's best; default: the model's)."),
     model: Optional[str] = typer.Option(None, help="Model for --to dcn (default: the newest released)."),
     target_size: Optional[str] = typer.Option(None, help="Per file: largest that fits this size (e.g. 120KB)."),
     target_bpp: Optional[float] = typer.Option(None, help="Per file: largest within this many bits per pixel."),
@@ -226,7 +228,7 @@ def batch_command(
     if to != "dcn" and "." + to not in Image.registered_extensions():
         raise DCNError(f"--to {to}: not an image format Pillow can write")
     chosen = find(model) if to == "dcn" else None
-    if to == "dcn":
+    if to == "dcn" and quality is not None:
         check_quality(quality, load_decoder(chosen).max_quality)
     if not src.is_dir():
         raise DCNError(f"{src}: not a directory")
