@@ -92,10 +92,11 @@ PEERS = {
                     _pillow_encode("JPEG", quality=lambda s: int(s), subsampling=0, optimize=True), _feature("jpg")),
     "webp": Peer("webp", "Pillow WebP (libwebp), method 6", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
                  _pillow_encode("WEBP", quality=lambda s: int(s), method=6), _feature("webp")),
-    "jpeg2000": Peer("jpeg2000", "Pillow JPEG 2000 (OpenJPEG), rate = 24/bpp target, 9/7 wavelet",
+    "jpeg2000": Peer("jpeg2000", "Pillow JPEG 2000 (OpenJPEG), rate = 24/bpp target, 9/7 wavelet, "
+                                 "irreversible colour transform (mct=1)",
                      (0.08, 0.12, 0.18, 0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0),
                      _pillow_encode("JPEG2000", quality_mode="rates", quality_layers=lambda s: [24.0 / s],
-                                    irreversible=True), _feature("jpg_2000")),
+                                    irreversible=True, mct=1), _feature("jpg_2000")),
     "avif": Peer("avif", "Pillow AVIF (libavif), 4:4:4, speed 6", (10, 20, 30, 40, 50, 60, 70, 80, 90),
                  _pillow_encode("AVIF", quality=lambda s: int(s), subsampling="4:4:4", speed=6), _feature("avif")),
     "jxl": Peer("jxl", "JPEG XL (pillow-jxl-plugin), effort 7", (10, 20, 30, 40, 50, 60, 70, 80, 90),
