@@ -3,6 +3,7 @@ each, forward pass on Kodak, and the BD-rate between each pair of curves.
 
     python bench/training/range.py model1=weights/train-checkpoint.safetensors \
         ctx=runs/model2-ctx/last.safetensors noctx=runs/model2-noctx/last.safetensors --images 8
+    python bench/training/range.py --plot model1   # BD-rate against model1 over CPU time
 
 The rate is the likelihoods' (of the rounded latents, as coded, without the container) and
 PSNR-RGB is measured on the rounded pixels, averaged over the images; BD-rate as `dcn bench`
@@ -37,17 +38,21 @@ def curve(checkpoint: Path, images: list[np.ndarray]) -> dict:
         meta = f.metadata()
     levels = tuple(range(len(model.config.lambdas)))
     ev = evaluate(model, images, levels)
-    return {"checkpoint": str(checkpoint), "step": step, "cpu_minutes": float(meta["cpu_seconds"]) / 60,
+    return {"checkpoint": str(checkpoint), "run": Path(checkpoint).parent.name, "step": step, "cpu_minutes": float(meta["cpu_seconds"]) / 60,
             "context": model.config.context, "lambdas": list(model.config.lambdas),
             "bpp": [ev[f"q{lv + 1}_bpp"] for lv in levels], "psnr": [ev[f"q{lv + 1}_psnr"] for lv in levels]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", help="NAME=CHECKPOINT")
+    ap.add_argument("runs", nargs="*", help="NAME=CHECKPOINT")
+    ap.add_argument("--plot", metavar="ANCHOR", help="plot every saved run's BD-rate against the saved ANCHOR "
+                                                      "over CPU minutes (range.png) instead of measuring")
     ap.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
     ap.add_argument("--images", type=int, default=8, help="kodim01 .. kodimNN")
     args = ap.parse_args()
+    if args.plot:
+        return plot(args.plot)
     torch.set_num_threads(1)
     images = [load_rgb(args.kodak / f"kodim{i:02d}.png") for i in range(1, args.images + 1)]
     curves = {}
@@ -80,6 +85,30 @@ def main() -> None:
     saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     saved.update({f"{n}@{c['step']}": c for n, c in curves.items()})
     RESULTS.write_text(json.dumps(saved, indent=1) + "\n")
+
+
+def plot(anchor_name: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    saved = json.loads(RESULTS.read_text())
+    anchor = next(c for k, c in saved.items() if k.split("@")[0] == anchor_name)
+    runs = {}
+    for c in saved.values():
+        if c is not anchor:
+            bd = bd_rate(anchor["bpp"], anchor["psnr"], c["bpp"], c["psnr"])
+            runs.setdefault(f"{Path(c['checkpoint']).parent.name} ({c['context']})", set()).add((c["cpu_minutes"], bd))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, pts in sorted(runs.items()):
+        ax.plot(*zip(*sorted(pts)), marker="o", label=name)
+    ax.axhline(0, color="grey", lw=1, label=f"{anchor_name} ({anchor['cpu_minutes']:.0f} CPU min)")
+    ax.axhline(-3, color="grey", ls=":", lw=1, label="release threshold (-3 %)")
+    ax.set_xlabel("CPU minutes of the run (after its warm start)")
+    ax.set_ylabel(f"BD-rate against {anchor_name} (%), kodim01-08, forward pass")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS.with_suffix(".png"), dpi=120)
 
 
 if __name__ == "__main__":
