@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..entropy import ans
-from ..format.constants import MAX_ABS
+from ..format.constants import MAX_ABS, Z_TO_Y
 from ..nets.context import CONTEXT_CLAMP
 from ..nets.intnet import ACT_MAX, IntLayer, layers_from_state, run_layers
 from .base import LatentCodec, TileSymbols
@@ -61,7 +61,7 @@ class CheckerboardCodec(LatentCodec):
     kind = "checkerboard"
     sections = 3
     section_names = ("z", "y anchors", "y others")
-    symbols = (("z", 1), ("y", 4), ("indices", 4))
+    symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
     @property
     def channels(self) -> int:
@@ -117,7 +117,7 @@ class CheckerboardCodec(LatentCodec):
     def read(self, sections: tuple[bytes, ...], rows: int, cols: int) -> TileSymbols:
         h = self.hyper
         z = ans.decode(sections[0], np.broadcast_to(np.arange(h.n)[:, None, None], (h.n, rows, cols)), h.z_tables)
-        mask = anchors(h.m, 4 * rows, 4 * cols)
+        mask = anchors(h.m, Z_TO_Y * rows, Z_TO_Y * cols)
         scales = h.scale_net.fixed_point_scales(z)
         first = np.zeros(mask.shape, np.int32)
         first[mask] = ans.decode(sections[1], self._table(scales)[mask], h.y_tables)

@@ -11,7 +11,7 @@ import torch
 
 from ..entropy import ans
 from ..entropy.tables import ScaleSpec, TableSet
-from ..format.constants import MAX_ABS
+from ..format.constants import MAX_ABS, Z_TO_Y
 from ..nets.intnet import IntegerScaleNet
 from ..nets.layers import sub_state
 from ..nets.synthesis import HyperSynthesis
@@ -36,7 +36,7 @@ class HyperpriorCodec(LatentCodec):
     kind = "hyperprior"
     sections = 2
     section_names = ("z", "y")
-    symbols = (("z", 1), ("y", 4), ("indices", 4))
+    symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
     @property
     def channels(self) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..format.constants import MAX_ABS
+from ..format.constants import MAX_ABS, Z_TO_Y
 from .blocks import blockwise
 
 ACT_MAX = 2 ** 20
@@ -60,7 +60,7 @@ class IntegerScaleNet:
         Evaluated in blocks of z (bounded memory); with a margin wider than the network's
         receptive field the integers are exactly those of an unblocked run."""
         a = torch.from_numpy(np.clip(z, -MAX_ABS, MAX_ABS).astype(np.float64))[None]
-        return blockwise(self._run, a, BLOCK, MARGIN, Fraction(4), workers=1)[0]
+        return blockwise(self._run, a, BLOCK, MARGIN, Fraction(Z_TO_Y), workers=1)[0]
 
     def indices(self, z: np.ndarray) -> np.ndarray:
         """Index of the probability table (0..63) of every element of y."""
