@@ -76,12 +76,11 @@ def write(c: Container) -> bytes:
     rows, cols = h.grid
     if h.tile % TILE_UNIT or len(c.tiles) != rows * cols or any(len(t) != h.sections for t in c.tiles):
         raise ValueError("tile size, count or sections do not match the header")
-    common = (MAGIC, 0, MODES.index(h.mode), h.width, h.height, quantize_quality(h.quality), h.fingerprint,
-              h.tile // TILE_UNIT)
+    fields = (MODES.index(h.mode), h.width, h.height, quantize_quality(h.quality), h.fingerprint, h.tile // TILE_UNIT)
     if h.sections == 2:
-        head = V2_HEADER.pack(*common[:1], 2, *common[2:], len(c.alpha))
+        head = V2_HEADER.pack(MAGIC, 2, *fields, len(c.alpha))
     else:
-        head = V3_HEADER.pack(*common[:1], 3, *common[2:], h.sections, len(c.alpha))
+        head = V3_HEADER.pack(MAGIC, 3, *fields, h.sections, len(c.alpha))
     parts = [head] + [SECTION.pack(len(s)) for t in c.tiles for s in t]
     parts += [s for t in c.tiles for s in t] + [c.alpha]
     body = b"".join(parts)

@@ -21,7 +21,6 @@ class LatentCodec(ABC):
     section_names: tuple[str, ...]  # what each section holds (dcn info shows them)
     # (name, elements per element of z along each axis) of every symbol array, in hash order
     symbols: tuple[tuple[str, int], ...]
-    channels: int  # of y
 
     @abstractmethod
     def with_encoder(self, tensors: dict, meta: dict) -> "LatentCodec":
@@ -62,11 +61,15 @@ class Latents:
         of them, as the encoder's before entropy coding, are left out)."""
         return {name: self.array(name) for name, _ in self.symbols if all(name in t for t in self.tiles)}
 
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns of z that the tiles cover."""
+        return max(t + h for t, _, h, _ in self.boxes), max(l + w for _, l, _, w in self.boxes)
+
     def array(self, name: str) -> np.ndarray:
         """One symbol array of the whole image."""
         scale = dict(self.symbols)[name]
-        rows = max(t + h for t, _, h, _ in self.boxes)
-        cols = max(l + w for _, l, _, w in self.boxes)
+        rows, cols = self.extent
         first = self.tiles[0][name]
         out = np.zeros((first.shape[0], scale * rows, scale * cols), first.dtype)
         for (t, l, h, w), tile in zip(self.boxes, self.tiles):

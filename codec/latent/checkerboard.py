@@ -18,7 +18,7 @@ from ..format.constants import MAX_ABS, Z_TO_Y
 from ..nets.context import CONTEXT_CLAMP
 from ..nets.intnet import ACT_MAX, IntLayer, layers_from_state, run_layers
 from .base import LatentCodec, TileSymbols
-from .hyperprior import HyperpriorCodec
+from .hyperprior import HyperpriorCodec, z_table_index
 
 
 def anchors(m: int, rows: int, cols: int) -> np.ndarray:
@@ -63,10 +63,6 @@ class CheckerboardCodec(LatentCodec):
     section_names = ("z", "y anchors", "y others")
     symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
-    @property
-    def channels(self) -> int:
-        return self.hyper.m
-
     @classmethod
     def from_weights(cls, tensors: dict, meta: dict) -> "CheckerboardCodec":
         hyper = HyperpriorCodec.from_weights(tensors, meta)
@@ -100,23 +96,24 @@ class CheckerboardCodec(LatentCodec):
         means = h.mean_net(z).double()
         z_int = z[0].numpy().astype(np.int32)
         mask = anchors(h.m, *y.shape[-2:])
-        first = np.where(mask, torch.round(y.double() - means).clamp_(-MAX_ABS, MAX_ABS)[0].numpy(), 0)
+        centred = y.double() - means
+        first = np.where(mask, torch.round(centred).clamp_(-MAX_ABS, MAX_ABS)[0].numpy(), 0)
         scales = h.scale_net.fixed_point_scales(z_int)
         indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
-        residual = torch.round(y.double() - means - d_mean[None]).clamp_(-MAX_ABS, MAX_ABS)[0].numpy()
+        residual = torch.round(centred - d_mean[None]).clamp_(-MAX_ABS, MAX_ABS)[0].numpy()
         y_int = np.where(mask, first, residual).astype(np.int32)
         return {"z": z_int, "y": y_int, "indices": indices, "mean": d_mean}
 
     def write(self, tile: TileSymbols) -> tuple[bytes, bytes, bytes]:
         z, y, indices = tile["z"], tile["y"], tile["indices"]
         mask = anchors(*y.shape)
-        return (ans.encode(z, np.broadcast_to(np.arange(self.hyper.n)[:, None, None], z.shape), self.hyper.z_tables),
+        return (ans.encode(z, z_table_index(self.hyper.n, *z.shape[1:]), self.hyper.z_tables),
                 ans.encode(y[mask], indices[mask], self.hyper.y_tables),
                 ans.encode(y[~mask], indices[~mask], self.hyper.y_tables))
 
     def read(self, sections: tuple[bytes, ...], rows: int, cols: int) -> TileSymbols:
         h = self.hyper
-        z = ans.decode(sections[0], np.broadcast_to(np.arange(h.n)[:, None, None], (h.n, rows, cols)), h.z_tables)
+        z = ans.decode(sections[0], z_table_index(h.n, rows, cols), h.z_tables)
         mask = anchors(h.m, Z_TO_Y * rows, Z_TO_Y * cols)
         scales = h.scale_net.fixed_point_scales(z)
         first = np.zeros(mask.shape, np.int32)

@@ -38,10 +38,6 @@ class HyperpriorCodec(LatentCodec):
     section_names = ("z", "y")
     symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
-    @property
-    def channels(self) -> int:
-        return self.m
-
     @classmethod
     def from_weights(cls, tensors: dict, meta: dict) -> "HyperpriorCodec":
         n, m = int(meta["n"]), int(meta["m"])

@@ -19,9 +19,9 @@ from safetensors.torch import load as load_bytes
 from ..errors import DCNError
 from ..format.constants import FINGERPRINT_BYTES
 from ..latent import KINDS, LatentCodec
-from .quality import DEFAULT_LAMBDA, LAMBDAS
 from ..nets.layers import sub_state
 from ..nets.synthesis import Synthesis, for_decoding
+from .quality import DEFAULT_LAMBDA, LAMBDAS
 
 DECODER_FILE = "decoder.safetensors"
 ENCODER_FILE = "encoder.safetensors"

@@ -45,8 +45,7 @@ def decode_latents(c: container.Container, dec: Decoder) -> Latents:
 def latent_image(latents: Latents, dec: Decoder, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Each tile's dequantized latent (computed on its own, as the encoder did), assembled: (1, M, h/16, w/16)."""
     dec.latent.to(device, dtype)
-    rows = max(t + h for t, _, h, _ in latents.boxes)
-    cols = max(l + w for _, l, _, w in latents.boxes)
+    rows, cols = latents.extent
     out = None
     parts = parallel_map(lambda tile: dec.latent.latent(tile, device, dtype), latents.tiles)
     for (t, l, h, w), part in zip(latents.boxes, parts):
