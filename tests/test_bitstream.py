@@ -143,3 +143,17 @@ def test_sections_with_valid_checksum_but_garbage_content(small_file):
         data = container.write(container.Container(c.header, ((z, y),), alpha))
         assert zlib.crc32(data[:-4]) == container.CRC.unpack_from(data, len(data) - 4)[0]
         _decode_or_error(data, 20, 12)
+
+
+def test_extreme_symbols_never_become_pixels():
+    """Every y symbol at the format's bound (a valid file a hostile encoder can write): the
+    synthesis overflows, and the decoder says so instead of casting NaN to a black image."""
+    from codec.format.constants import MAX_ABS
+    from codec.pipeline.encode import prepare, quantize, write
+    a = prepare(make_image(64, 64, seed=3))
+    latents = quantize(a, 2.0)
+    for tile in latents.tiles:
+        tile["y"][:] = MAX_ABS
+        tile.pop("indices", None)
+    with pytest.raises(DCNError, match="overflowed"):
+        codec.decode(write(a, 2.0, latents))

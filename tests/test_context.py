@@ -56,15 +56,15 @@ def files(model_dir):
     return {q: codec.encode(make_image(150, 100, seed=7), quality=q, model=model_dir, tile=64) for q in (1.0, 2.5)}
 
 
-def test_files_are_version_3_with_three_sections(files, model_dir, tmp_path):
+def test_files_are_version_3_with_one_stream_per_tile(files, model_dir, tmp_path):
     for data in files.values():
         c = container.read(data)
-        assert c.header.version == 3 and c.header.sections == 3 and len(c.tiles) == 6
+        assert c.header.version == 3 and c.header.sections == 1 and len(c.tiles) == 6
         assert all(len(s) > 0 for t in c.tiles for s in t)
     path = tmp_path / "c.dcn"
     path.write_bytes(files[2.5])
     info = run_cli("dcn", "info", path)
-    assert "unknown to this dcn" in info.stdout and "section 2" in info.stdout  # not a registered model
+    assert "unknown to this dcn" in info.stdout and "section 0" in info.stdout  # not a registered model
 
 
 def test_decoder_reads_the_encoders_symbols(files, model_dir):
@@ -144,10 +144,14 @@ def test_same_symbols_and_pixels_with_any_thread_count(files, model_dir):
     assert np.abs(out[0].astype(int) - ref.astype(int)).max() <= 1
 
 
-def test_damaged_second_pass_is_a_clean_error(files, model_dir):
+@pytest.mark.parametrize("damage", [lambda s: s[4:], lambda s: s[:-4], lambda s: s + b"\x01\x02\x03\x04",
+                                    lambda s: b"\x01\x02\x03\x04"])
+def test_damaged_stream_is_a_clean_error(files, model_dir, damage):
+    """The tile's one stream holds z and both passes of y: cut at either end (the second
+    pass is decoded last, from the first words), lengthened or replaced, it is refused."""
     c = container.read(files[2.5])
     tiles = list(c.tiles)
-    tiles[2] = (tiles[2][0], tiles[2][1], b"\x01\x02\x03\x04")
+    tiles[2] = (damage(tiles[2][0]),)
     bad = container.write(container.Container(c.header, tuple(tiles), c.alpha))
     with pytest.raises(codec.DCNError, match="corrupt file"):
         codec.decode(bad, weights_dir=model_dir)

@@ -70,3 +70,44 @@ def test_bad_lengths_are_reported(gauss):
 def test_quantized_pmf_is_normalized():
     counts = tables.quantize_pmf(np.array([0.5, 1e-12, 0.25, 0.25, 0.0]))
     assert counts.sum() == 2 ** tables.PRECISION and counts.min() >= 1
+
+
+def test_parts_of_one_stream_come_out_in_order(gauss):
+    """encode_parts: several arrays in one stream, each taken out with its own tables; the
+    single-part stream is byte-identical to encode's (model 1's files do not change)."""
+    rng = np.random.default_rng(5)
+    parts = [(rng.integers(-40, 40, n), rng.integers(0, len(gauss), n), gauss) for n in (7, 300, 0, 51)]
+    reader = entropy.Reader(entropy.encode_parts(*parts))
+    for values, idx, _ in parts:
+        assert np.array_equal(reader.decode(idx, gauss), values)
+    reader.finish()
+    assert entropy.encode_parts(parts[1]) == entropy.encode(*parts[1])
+    short = entropy.Reader(entropy.encode_parts(*parts))
+    short.decode(parts[0][1], gauss)
+    with pytest.raises(DCNError, match="trailing data"):  # parts left unread
+        short.finish()
+
+
+def test_escapes_beyond_the_limit_are_refused(gauss):
+    """The escape code can express up to 2**21; a file that uses it beyond MAX_ABS is corrupt
+    (it used to decode to NaN pixels, cast to a black image)."""
+    import constriction
+    k, n = 0, len(gauss.table(0))
+    low = int(gauss.lows[k])
+    for excess, ok in ((entropy.MAX_ABS - (low + n - 1), True), (entropy.MAX_ABS - (low + n - 1) + 1, False),
+                       ((1 << 21) - 1, False)):
+        bits = excess.bit_length()
+        coder = constriction.stream.stack.AnsCoder()
+        uniform = constriction.stream.model.Uniform()
+        if bits >= 2:
+            coder.encode_reverse(np.array([excess - (1 << (bits - 1))], np.int32), uniform,
+                                 np.array([1 << (bits - 1)], np.int32))
+        coder.encode_reverse(np.array([bits], np.int32), uniform, np.array([entropy.ESCAPE_LENGTHS], np.int32))
+        coder.encode_reverse(np.array([1], np.int32), uniform, np.array([2], np.int32))  # side: above
+        coder.encode_reverse(np.array([n - 1], np.int32), entropy._model(gauss, k))
+        data = coder.get_compressed().tobytes()
+        if ok:
+            assert entropy.decode(data, np.zeros(1, np.int64), gauss).tolist() == [entropy.MAX_ABS]
+        else:
+            with pytest.raises(DCNError, match="exceeds"):
+                entropy.decode(data, np.zeros(1, np.int64), gauss)

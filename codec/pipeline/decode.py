@@ -71,6 +71,8 @@ def synthesize(latents: Latents, dec: Decoder, quality: float, width: int, heigh
 
         def run(block_latent: torch.Tensor) -> torch.Tensor:  # to uint8 at once: a quarter of the memory
             x = synthesis(block_latent.contiguous(memory_format=torch.channels_last))  # oneDNN's fastest layout
+            if not torch.isfinite(x).all():  # extreme (valid) symbols can overflow: never cast NaN to a pixel
+                raise DCNError("decoding failed: the synthesis overflowed (a corrupt or hostile file)")
             return torch.round(x.clamp_(0, 1).mul_(255)).to(torch.uint8)
 
         if device.type == "cpu":
