@@ -1,5 +1,6 @@
 """The one exception type the codec raises for bad input, bad files and bad weights."""
 
 
-class DCNError(ValueError):
-    """A user-facing error: the message is one line that says what is wrong."""
+class DCNError(ValueError, OSError):
+    """A user-facing error: the message is one line that says what is wrong. An OSError
+    too, because that is what Pillow's users catch for a file it cannot read."""

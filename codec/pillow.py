@@ -1,13 +1,15 @@
 """Pillow plugin: Image.open("x.dcn") decodes, img.save("x.dcn", quality=4) encodes.
 
 Registered when `codec` is imported. Files are identified by their magic, whatever their
-name; Pillow's MAX_IMAGE_PIXELS decompression-bomb guard applies before decoding.
+name. The codec's own pixel limit (formats/dcn.md, "Resource bounds") applies here as in
+every other path, and Pillow's MAX_IMAGE_PIXELS guard too, before decoding.
 """
 from PIL import Image, ImageFile
 
 from .errors import DCNError
 from .format import container
-from .format.constants import MAGIC
+from .format.constants import MAGIC, MAX_PIXELS
+from .format.limits import max_file_bytes
 
 
 def _accept(prefix: bytes) -> bool:
@@ -21,7 +23,7 @@ class DcnImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         head = self.fp.read(max(h.size for h in container.HEADERS.values()))
         try:
-            header = container.peek_header(head, max_pixels=2 ** 62)
+            header = container.peek_header(head, max_pixels=MAX_PIXELS)
         except DCNError as exc:
             raise SyntaxError(str(exc)) from None
         self._size = (header.width, header.height)
@@ -34,14 +36,17 @@ class DcnImageFile(ImageFile.ImageFile):
         if self._im is None:
             from .pipeline.decode import decode
             self.fp.seek(0)
-            decoded = decode(self.fp.read(), max_pixels=2 ** 62)
+            data = self.fp.read(max_file_bytes() + 1)
+            if len(data) > max_file_bytes():
+                raise DCNError(f"larger than any file the limits allow ({max_file_bytes()} bytes)")
+            decoded = decode(data, max_pixels=MAX_PIXELS)
             self.im = decoded.im
         return Image.Image.load(self)
 
 
 def _save(im: Image.Image, fp, filename) -> None:
     from .pipeline.encode import encode
-    fp.write(encode(im, im.encoderinfo.get("quality"), max_pixels=2 ** 62, model=im.encoderinfo.get("model")))
+    fp.write(encode(im, im.encoderinfo.get("quality"), max_pixels=MAX_PIXELS, model=im.encoderinfo.get("model")))
 
 
 Image.register_open(DcnImageFile.format, DcnImageFile, _accept)

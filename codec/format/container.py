@@ -12,8 +12,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import DCNError
 from .constants import MAGIC, MAX_PIXELS, MODES, QUALITY_SCALE, STRIDE, TILE_UNIT
+from .limits import MAX_SECTIONS, check_area
 
 V1_HEADER = struct.Struct("<3sBBIIH4sIII")  # magic, version, mode, w, h, quality, fingerprint, Lz, Ly, La
 V2_HEADER = struct.Struct("<3sBBIIH4sHI")  # magic, version, mode, w, h, quality, fingerprint, tile/64, La
@@ -59,11 +62,25 @@ class Container:
 
     def section_sizes(self, names: tuple[str, ...] = ()) -> dict:
         """Bytes of each part of the file; names: the model's names of the sections."""
-        index = 0 if self.header.version == 1 else SECTION.size * self.header.sections * len(self.tiles)
+        lengths = np.array([[len(s) for s in t] for t in self.tiles], np.int64).reshape(-1, self.header.sections)
+        return Index(self.header, lengths, len(self.alpha)).section_sizes(names)
+
+
+@dataclass(frozen=True)
+class Index:
+    """A file's header and section lengths, without its sections (what `dcn info` needs)."""
+
+    header: Header
+    lengths: np.ndarray  # (tiles, sections) section lengths, tiles row by row
+    alpha: int  # length of the alpha section
+
+    def section_sizes(self, names: tuple[str, ...] = ()) -> dict:
+        """Bytes of each part of the file; names: the model's names of the sections."""
+        index = 0 if self.header.version == 1 else SECTION.size * self.lengths.size
         sizes = {"header": self.header.size, "tile index": index}
         for i in range(self.header.sections):
-            sizes[names[i] if i < len(names) else f"section {i}"] = sum(len(t[i]) for t in self.tiles)
-        return {**sizes, "alpha": len(self.alpha), "checksum": CRC.size}
+            sizes[names[i] if i < len(names) else f"section {i}"] = int(self.lengths[:, i].sum())
+        return {**sizes, "alpha": self.alpha, "checksum": CRC.size}
 
 
 def quantize_quality(quality: float) -> int:
@@ -114,14 +131,13 @@ def peek_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
         tile, sections, la = f[7] * TILE_UNIT, 2, f[8]
     else:
         tile, sections, la = f[7] * TILE_UNIT, f[8], f[9]
-        if sections < 1:
-            raise DCNError("corrupt file: 0 sections per tile")
+        if not 1 <= sections <= MAX_SECTIONS:
+            raise DCNError(f"corrupt file: {sections} sections per tile (1 to {MAX_SECTIONS})")
     if mode >= len(MODES):
         raise DCNError(f"corrupt file: unknown colour mode {mode}")
     if w < 1 or h < 1:
         raise DCNError(f"corrupt file: image size {w}x{h}")
-    if w * h > max_pixels:
-        raise DCNError(f"image of {w}x{h} exceeds the limit of {max_pixels} pixels (raise it with --max-pixels)")
+    check_area(w, h, max_pixels)  # the padded area: what the decoder allocates and computes
     if q < QUALITY_SCALE:
         raise DCNError(f"corrupt file: quality {q / QUALITY_SCALE:g} out of range")
     if tile < 1:
@@ -132,12 +148,14 @@ def peek_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
     return header
 
 
-def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
+def read_index(data: bytes, max_pixels: int = MAX_PIXELS) -> Index:
+    """Header and section lengths, with the file's size and checksum verified; nothing is
+    allocated per tile beyond 8 bytes a section."""
     header = peek_header(data, max_pixels)
     version, f = _fields(data)
     la = f[-1]
     if version == 1:
-        lengths, index_end = [f[7:9]], header.size
+        lengths, index_end = np.array([f[7:9]], np.int64), header.size
     else:
         rows, cols = header.grid
         count = rows * cols * header.sections
@@ -145,20 +163,22 @@ def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
         if index_end + CRC.size > len(data):  # before the index is read: its size follows from the header
             raise DCNError(f"corrupt file: truncated ({len(data)} bytes, the tile index alone needs "
                            f"{index_end + CRC.size})")
-        flat = struct.unpack_from(f"<{count}I", data, header.size)
-        lengths = [flat[i:i + header.sections] for i in range(0, count, header.sections)]
-    expected = index_end + sum(map(sum, lengths)) + la + CRC.size
+        lengths = np.frombuffer(data, "<u4", count, header.size).astype(np.int64).reshape(-1, header.sections)
+    expected = index_end + int(lengths.sum()) + la + CRC.size
     if expected != len(data):
         what = "truncated" if len(data) < expected else "has trailing data"
         raise DCNError(f"corrupt file: {what} ({len(data)} bytes, header says {expected})")
-    body = memoryview(data)[:-CRC.size]
-    if zlib.crc32(body) != CRC.unpack_from(data, len(data) - CRC.size)[0]:
+    if zlib.crc32(memoryview(data)[:-CRC.size]) != CRC.unpack_from(data, len(data) - CRC.size)[0]:
         raise DCNError("corrupt file: checksum mismatch")
-    tiles, o = [], index_end
-    for tile_lengths in lengths:
-        sections = []
-        for n in tile_lengths:
-            sections.append(bytes(data[o:o + n]))
-            o += n
-        tiles.append(tuple(sections))
-    return Container(header, tuple(tiles), bytes(data[o:o + la]))
+    return Index(header, lengths, la)
+
+
+def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
+    index = read_index(data, max_pixels)
+    ends = index.header.size + (0 if index.header.version == 1 else SECTION.size * index.lengths.size) \
+        + np.cumsum(index.lengths.reshape(-1))
+    cuts = [(int(e - n), int(e)) for e, n in zip(ends, index.lengths.reshape(-1))]
+    s = index.header.sections
+    tiles = tuple(tuple(data[a:b] for a, b in cuts[k:k + s]) for k in range(0, len(cuts), s))
+    end = int(ends[-1])
+    return Container(index.header, tiles, bytes(data[end:end + index.alpha]))

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DCNError
+from ..format.limits import check_area
 
 
 @dataclass
@@ -37,6 +38,8 @@ def open_image(source, max_pixels: int) -> Image.Image:
             raise DCNError(f"{path}: no such file")
         if path.is_dir():
             raise DCNError(f"{path}: is a directory, not an image")
+        if not path.is_file():  # a FIFO or a device would hang or never end
+            raise DCNError(f"{path}: not a regular file")
         if path.stat().st_size == 0:
             raise DCNError(f"{path}: empty file")
         name = str(path)
@@ -52,8 +55,7 @@ def open_image(source, max_pixels: int) -> Image.Image:
         raise DCNError(f"{name}: {exc}") from None
     except OSError as exc:
         raise DCNError(f"{name}: cannot read ({exc})") from None
-    if im.width * im.height > max_pixels:
-        raise DCNError(f"{name}: {im.width}x{im.height} exceeds the limit of {max_pixels} pixels")
+    check_area(im.width, im.height, max_pixels, name)
     if getattr(im, "n_frames", 1) > 1:
         warnings.warn(f"{name}: animated image, encoding only its first frame", stacklevel=2)
     try:
@@ -108,8 +110,7 @@ def to_picture(im: Image.Image) -> Picture:
 
 def load_picture(source, max_pixels: int) -> Picture:
     if isinstance(source, Image.Image):
-        if source.width * source.height > max_pixels:
-            raise DCNError(f"{source.width}x{source.height} exceeds the limit of {max_pixels} pixels")
+        check_area(source.width, source.height, max_pixels)
         return to_picture(source)
     with open_image(source, max_pixels) as im:
         return to_picture(im)

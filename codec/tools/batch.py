@@ -104,7 +104,8 @@ def up_to_date(job: Job, to: str, model=None) -> bool:
             return False
         if to == "dcn":  # a valid file, of the model in use
             from ..format import container
-            c = container.read(job.dst.read_bytes(), max_pixels=2 ** 62)
+            from ..format.limits import max_file_bytes, read_regular
+            c = container.read_index(read_regular(job.dst, max_file_bytes()), max_pixels=2 ** 62)
             return model is not None and c.header.fingerprint.hex() == model.fingerprint
         else:
             from PIL import Image

@@ -13,7 +13,7 @@ import typer
 from ..console import user_errors
 from ..errors import DCNError
 
-MAX_PIXELS_HELP = "Refuse images larger than this many pixels."
+MAX_PIXELS_HELP = "Refuse images larger than this many pixels (counted padded to multiples of 64)."
 DEFAULT_MAX_PIXELS = 2 ** 27
 
 app = typer.Typer(help="DCN learned image codec.", no_args_is_help=True, add_completion=False,
@@ -35,12 +35,10 @@ def check_tile(tile: int) -> int:
     return tile
 
 
-def read_input(path: Path) -> bytes:
-    if not path.exists():
-        raise DCNError(f"{path}: no such file")
-    if path.is_dir():
-        raise DCNError(f"{path}: is a directory")
-    return path.read_bytes()
+def read_input(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A .dcn file's bytes: a regular file, no larger than the pixel limit allows."""
+    from ..format.limits import max_file_bytes, read_regular
+    return read_regular(path, max_file_bytes(max_pixels))
 
 
 @user_errors
@@ -91,7 +89,7 @@ def decode_command(
     from ..image.io import image_bytes
     from ..pipeline.decode import decode
     check_output(input, output)
-    image = decode(read_input(input), device=device, max_pixels=max_pixels, block=check_tile(block), progress=True)
+    image = decode(read_input(input, max_pixels), device=device, max_pixels=max_pixels, block=check_tile(block), progress=True)
     atomic_write(output, image_bytes(image, output))
 
 
@@ -103,7 +101,7 @@ def info_command(file: Path = typer.Argument(..., help="The .dcn file to describ
     from ..latent import KINDS
     from ..models.registry import by_fingerprint
     data = read_input(file)
-    c = container.read(data, max_pixels=2 ** 62)
+    c = container.read_index(data, max_pixels=2 ** 62)  # describes files larger than a decode allows, too
     h = c.header
     try:
         found = by_fingerprint(h.fingerprint)

@@ -1,0 +1,101 @@
+"""Resource bounds (formats/dcn.md, "Resource bounds"): what a file or an image may make
+the codec allocate, compute or read is bounded before anything is allocated from it."""
+import os
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.errors import DCNError
+from codec.format import container
+from codec.format.constants import MAX_PIXELS
+from codec.format.limits import max_file_bytes, read_regular
+from conftest import make_image, run_cli
+
+
+def thin_file(width: int, height: int) -> bytes:
+    """A valid-looking file of the largest tiles, every section empty (45 bytes for 1 x 4,194,304)."""
+    h = container.Header("RGB", width, height, 2.0, bytes.fromhex("98b1154e"), 64 * 65535)
+    rows, cols = h.grid
+    return container.write(container.Container(h, ((b"", b""),) * (rows * cols)))
+
+
+def test_the_limit_bounds_the_padded_area():
+    """1 x 4,194,304 pixels is 3 % of the limit but pads to 64 x 4,194,304 (2x the limit):
+    it used to take 393 s and 2.5 GB. Now it is refused at once, in every path."""
+    data = thin_file(1, 4_194_304)
+    assert len(data) < 50
+    t = time.perf_counter()
+    for read in (container.read, codec.decode, lambda d: codec.decode(d, max_pixels=2 ** 27)):
+        with pytest.raises(DCNError, match=r"1x4194304 \(64x4194304 padded to multiples of 64\) exceeds"):
+            read(data)
+    assert time.perf_counter() - t < 5
+    # the same pixel count as a square image fits, because its padding is nothing
+    assert container.peek_header(thin_file(2048, 2048)).width == 2048
+
+
+def test_the_encoder_bounds_the_padded_area_too(tmp_path):
+    src = tmp_path / "thin.png"
+    Image.new("RGB", (1, 5000)).save(src)
+    with pytest.raises(DCNError, match="padded"):
+        codec.encode(src, max_pixels=100_000)  # 5,000 pixels, but 320,000 once padded
+    with pytest.raises(DCNError, match="padded"):
+        codec.encode(Image.new("RGB", (1, 5000)), max_pixels=100_000)
+
+
+def test_sections_per_tile_are_bounded():
+    h = container.Header("RGB", 64, 64, 2.0, b"abcd", 64, sections=17, version=3)
+    with pytest.raises(DCNError, match="17 sections per tile"):
+        container.read(container.write(container.Container(h, ((b"",) * 17,))))
+
+
+def test_info_reads_the_index_without_a_python_object_per_entry():
+    """128 x 128 tiles of 16 sections (262,144 index entries, a 1 MB file): dcn info's reader
+    keeps them as one array."""
+    h = container.Header("RGB", 64 * 128, 64 * 128, 2.0, b"abcd", 64, sections=16, version=3)
+    data = container.write(container.Container(h, ((b"",) * 16,) * 128 ** 2))
+    index = container.read_index(data)
+    assert index.lengths.shape == (128 ** 2, 16) and index.lengths.nbytes == 8 * 128 ** 2 * 16
+    assert index.section_sizes()["tile index"] == 4 * 16 * 128 ** 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("command", ["decode", "info", "encode"])
+def test_special_files_are_refused_not_read(tmp_path, command):
+    """A FIFO used to hang decode, info and batch; /dev/zero ended in a MemoryError."""
+    fifo = tmp_path / "in.dcn"
+    os.mkfifo(fifo)
+    for src in (fifo, "/dev/zero"):
+        args = ("dcn", command, src) + (() if command == "info" else (tmp_path / ("o.png" if command == "decode"
+                                                                                 else "o.dcn"),))
+        r = run_cli(*args, timeout=60)
+        assert r.returncode == 1 and "not a regular file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_files_larger_than_the_limit_allows_are_not_read(tmp_path):
+    big = tmp_path / "big.dcn"
+    big.write_bytes(b"DCN\x02" + bytes(5000))
+    with pytest.raises(DCNError, match="larger than any file"):
+        read_regular(big, 4096)
+    os.truncate(big, 2 ** 21)  # 2 MB (sparse): more than 4 bytes a pixel of 1,000 pixels, plus 1 MB
+    r = run_cli("dcn", "decode", big, tmp_path / "o.png", "--max-pixels", "1000")
+    assert r.returncode == 1 and "larger than any file the limits allow (1052576 bytes)" in r.stderr
+
+
+def test_the_pillow_plugin_keeps_the_codecs_limit(monkeypatch, tmp_path):
+    """With Pillow's own guard off, a 45-byte file used to ask for 2 TiB; a file the CLI
+    refuses now fails through Pillow too, as an OSError (what Pillow's users catch)."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    path = tmp_path / "huge.dcn"
+    path.write_bytes(thin_file(2 ** 20, 2 ** 20))
+    with pytest.raises(OSError):
+        Image.open(path)
+    path.write_bytes(thin_file(12_000, 12_000))  # 144 MP: under Pillow's 179 MP, over the codec's 134 MP
+    with pytest.raises(OSError):
+        Image.open(path).load()
+    with pytest.raises(OSError, match="limit"):
+        codec.decode(path.read_bytes())
