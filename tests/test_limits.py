@@ -99,3 +99,46 @@ def test_the_pillow_plugin_keeps_the_codecs_limit(monkeypatch, tmp_path):
         Image.open(path).load()
     with pytest.raises(OSError, match="limit"):
         codec.decode(path.read_bytes())
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--target-size", "nan"), "target size"), (("--target-size", "inf"), "target size"),
+    (("--target-size", "1e400"), "target size"), (("--target-bpp", "nan"), "target bpp"),
+    (("--target-bpp", "inf"), "target bpp"), (("--target-psnr", "nan"), "target PSNR"),
+    (("--tile", "4194304"), "tile size 4194304"),
+])
+def test_non_finite_targets_and_huge_tiles_are_one_line_errors(sample_png, tmp_path, args, message):
+    """They used to end in tracebacks (OverflowError, ValueError, a struct.error after the whole
+    encode), or, for --target-psnr nan, in a file and exit 0."""
+    r = run_cli("dcn", "encode", sample_png, tmp_path / "o.dcn", *args)
+    assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o.dcn").exists()
+
+
+@pytest.mark.parametrize("env", [{"SLURM_ARRAY_TASK_ID": "x", "SLURM_ARRAY_TASK_COUNT": "2"},
+                                 {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "0"},
+                                 {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "2"},
+                                 {"JOB_COMPLETION_INDEX": "x", "DCN_SHARD_COUNT": "2"},
+                                 {"JOB_COMPLETION_INDEX": "2", "DCN_SHARD_COUNT": "2"}])
+def test_bad_shard_environments_are_one_line_errors(tmp_path, env):
+    """A traceback, or 0 files processed without a word, before."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_image(16, 16).save(src / "a.png")
+    r = run_cli("dcn", "batch", src, tmp_path / "dst", env=env)
+    assert r.returncode == 1 and "shard" in r.stderr.lower() or "integer" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_signed_and_non_finite_images_are_not_silently_corrupted():
+    """A 32-bit TIFF's -2000 wrapped around to 248; one NaN turned a float image black."""
+    from codec.image.io import to_picture
+    a = np.full((8, 8), 1000, np.int32)
+    a[0, 0] = -2000
+    with pytest.warns(UserWarning, match="negative values"):
+        pic = to_picture(Image.fromarray(a, "I"))
+    assert pic.rgb[0, 0, 0] == 0 and pic.rgb[1, 1, 0] == round(1000 * 255 / 65535)  # as 16-bit, not 248
+    f = np.full((8, 8), 0.5, np.float32)
+    f[3, 3] = np.nan
+    with pytest.raises(DCNError, match="NaN"), pytest.warns(UserWarning):
+        to_picture(Image.fromarray(f, "F"))

@@ -70,6 +70,11 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     if a.dtype == np.uint8:
         return im
     warnings.warn(f"{im.mode} image reduced to 8 bits per channel", stacklevel=3)
+    if a.dtype.kind == "f" and not np.isfinite(a).all():  # one NaN would make the scale, and the image, NaN
+        raise DCNError(f"{im.mode} image holds NaN or infinite values")
+    if a.min() < 0:  # signed 32-bit images: negative values would wrap around to bright ones
+        warnings.warn(f"{im.mode} image has negative values (down to {a.min():g}): clipped to 0", stacklevel=3)
+        a = np.maximum(a, 0)
     if a.dtype.kind == "f":
         a = np.clip(a, 0, 1) * 255 if a.max() <= 1 else np.clip(a, 0, 255)
     elif a.max() > 255:

@@ -63,8 +63,8 @@ def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=Non
     """Load and analyse an image once, for one or several qualities. model: a registered
     name ("hyperprior-64-128@3"), a folder of weights, or None for the default."""
     dev = resolve(device)
-    if tile < TILE_UNIT or tile % TILE_UNIT:
-        raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, at least {TILE_UNIT}")
+    if tile < TILE_UNIT or tile % TILE_UNIT or tile > TILE_UNIT * 0xFFFF:  # the header holds tile / 64 in 16 bits
+        raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, {TILE_UNIT} to {TILE_UNIT * 0xFFFF}")
     enc = load_encoder(find(model))
     pic = load_picture(image, max_pixels)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""

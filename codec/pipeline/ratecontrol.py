@@ -37,8 +37,8 @@ def parse_size(text: str) -> int:
         value = float(number) * units[t[len(number):].strip()]
     except (ValueError, KeyError):
         raise DCNError(f"cannot read the size {text!r} (e.g. 120KB, 1.5MB, 40000)") from None
-    if value < 1:
-        raise DCNError(f"target size {text!r} must be positive")
+    if not math.isfinite(value) or value < 1:
+        raise DCNError(f"target size {text!r} must be a positive, finite number of bytes")
     return int(value)
 
 
@@ -223,6 +223,9 @@ def encode_to_target(image, target_size: int | None = None, target_bpp: float | 
     from .encode import prepare
     if sum(t is not None for t in (target_size, target_bpp, target_psnr)) != 1:
         raise DCNError("give exactly one of target size, target bpp and target PSNR")
+    for name, value in (("target size", target_size), ("target bpp", target_bpp), ("target PSNR", target_psnr)):
+        if value is not None and not (math.isfinite(value) and value > 0):  # before the analysis: fail fast
+            raise DCNError(f"{name} {value}: must be a positive, finite number")
     a = prepare(image, **options)
     w, h = a.picture.size
     info = {}

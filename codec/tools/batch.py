@@ -60,14 +60,29 @@ def parse_shard(shard: str | None, shard_count: int | None, env=os.environ) -> t
             raise DCNError(f"--shard {shard!r}: K must be between 1 and N")
         return k - 1, n
     if "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-        index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
-        return index, int(env["SLURM_ARRAY_TASK_COUNT"])
+        index = _env_int(env, "SLURM_ARRAY_TASK_ID") - _env_int(env, "SLURM_ARRAY_TASK_MIN", "0")
+        return _in_range(index, _env_int(env, "SLURM_ARRAY_TASK_COUNT"), "SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN")
     if "JOB_COMPLETION_INDEX" in env:
-        count = shard_count or int(env.get("DCN_SHARD_COUNT", "0"))
+        count = shard_count or _env_int(env, "DCN_SHARD_COUNT", "0")
         if not count:
             raise DCNError("JOB_COMPLETION_INDEX is set: give the number of shards with --shard-count")
-        return int(env["JOB_COMPLETION_INDEX"]), count
+        return _in_range(_env_int(env, "JOB_COMPLETION_INDEX"), count, "JOB_COMPLETION_INDEX")
     return 0, 1
+
+
+def _env_int(env, name: str, default: str | None = None) -> int:
+    try:
+        return int(env.get(name, default))
+    except (TypeError, ValueError):
+        raise DCNError(f"{name}={env.get(name)!r}: not an integer") from None
+
+
+def _in_range(index: int, count: int, what: str) -> tuple[int, int]:
+    """A shard outside 0..count-1 would silently process nothing."""
+    if count < 1 or not 0 <= index < count:
+        raise DCNError(f"shard {what} = {index} of {count}: must be 0 to {count - 1}" if count >= 1
+                       else f"shard count {count}: must be at least 1")
+    return index, count
 
 
 def in_shard(rel: str, index: int, count: int) -> bool:
