@@ -13,6 +13,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"dcn: warning: {message}", file=sys.stderr)
 
 
+def _line(text: str) -> str:
+    """One line, whatever a path holds."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def user_errors(fn):
     """Turn DCNError (and I/O errors) into a one-line message and exit status 1."""
     @functools.wraps(fn)
@@ -21,10 +26,10 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DCNError as exc:
-            typer.echo(f"dcn: error: {exc}", err=True)
+            typer.echo(f"dcn: error: {_line(str(exc))}", err=True)
             raise typer.Exit(1)
         except OSError as exc:
-            typer.echo(f"dcn: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+            typer.echo(f"dcn: error: {_line(str(exc.filename or ''))}: {exc.strerror or exc}", err=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             typer.echo("dcn: interrupted", err=True)

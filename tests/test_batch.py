@@ -136,3 +136,143 @@ def test_shards_from_the_environment_through_the_cli(tree, tmp_path):
                     env={"SLURM_ARRAY_TASK_ID": str(k), "SLURM_ARRAY_TASK_COUNT": "3"})
         seen += [line for line in r.stdout.splitlines() if line.startswith("convert")]
     assert len(seen) == len(set(seen)) == 24
+
+
+def small_tree(root: Path, n: int, size=(64, 48)) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        make_image(*size, seed=i).save(root / f"im{i:02d}.png")
+    return root
+
+
+def test_sources_that_share_an_output_are_refused_not_lost(tmp_path):
+    """x.png, x.jpg and X.PNG all make x.dcn: one photo used to be lost with "failed 0"."""
+    src = small_tree(tmp_path / "src", 2)
+    make_image(40, 30, seed=7).save(src / "x.png")
+    make_image(40, 30, seed=8).save(src / "x.jpg")
+    make_image(40, 30, seed=9).save(src / "X.PNG")
+    dst = tmp_path / "dst"
+    r = run_cli("dcn", "batch", src, dst)
+    assert r.returncode == 1 and "done 2" in r.stdout and "failed 3" in r.stdout
+    assert r.stderr.count("X.PNG, x.jpg, x.png would all write") == 3 and "rename one" in r.stderr
+    assert sorted(p.name for p in dst.glob("*.dcn")) == ["im00.dcn", "im01.dcn"]
+
+
+def test_files_in_the_source_tree_are_never_overwritten(tmp_path):
+    """`dcn batch SRC SRC --to png` overwrote the original lossless PNGs with lossy decodes."""
+    src = small_tree(tmp_path / "src", 2)
+    original = (src / "im00.png").read_bytes()
+    (src / "im00.dcn").write_bytes(codec.encode(make_image(64, 48, seed=5), quality=1))
+    r = run_cli("dcn", "batch", src, src, "--to", "png")
+    assert r.returncode == 1 and "not overwritten" in r.stderr
+    assert (src / "im00.png").read_bytes() == original
+    # what batch itself wrote there is its own: a rerun with other settings may replace it
+    (src / "im01.png").unlink()
+    (src / "im01.dcn").write_bytes(codec.encode(make_image(64, 48, seed=6), quality=1))
+    r = run_cli("dcn", "batch", src, src, "--to", "png", "--include", "im01*")
+    assert r.returncode == 0 and "done 1" in r.stdout
+    r = run_cli("dcn", "batch", src, src, "--to", "png", "--include", "im01*", "--force")
+    assert r.returncode == 0 and "done 1" in r.stdout
+
+
+def test_only_dead_processes_temporaries_are_removed(tmp_path):
+    """Batch used to delete every .*.tmp under DST: the user's own files, and the live
+    temporaries of a concurrent run or shard."""
+    from codec.files import _HOST
+    src, dst = small_tree(tmp_path / "src", 1), tmp_path / "dst"
+    dst.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = dst / ".user-notes.tmp"
+    live = dst / f".im00.dcn.dcn-{_HOST}-{os.getpid()}-abc123.tmp"  # this test process is alive
+    other = dst / f".im00.dcn.dcn-otherhost-{dead.pid}-abc123.tmp"  # another machine's: not ours to judge
+    gone = dst / "sub" / f".x.dcn.dcn-{_HOST}-{dead.pid}-abc123.tmp"
+    gone.parent.mkdir()
+    for p in (mine, live, other, gone):
+        p.write_text("x")
+    assert run_cli("dcn", "batch", src, dst).returncode == 0
+    assert mine.exists() and live.exists() and other.exists() and not gone.exists()
+
+
+def test_up_to_date_means_same_source_content_and_same_settings(tmp_path):
+    src, dst = small_tree(tmp_path / "src", 3), tmp_path / "dst"
+    assert "done 3" in run_cli("dcn", "batch", src, dst, "-q", "2").stdout
+    assert "skipped 3" in run_cli("dcn", "batch", src, dst, "-q", "2").stdout
+    r = run_cli("dcn", "batch", src, dst, "-q", "7.5")  # used to be "skipped (up to date)"
+    assert "done 3" in r.stdout
+    assert container_quality(dst / "im00.dcn") == 7.5
+    r = run_cli("dcn", "batch", src, dst, "--target-size", "2KB")
+    assert "done 3" in r.stdout and (dst / "im00.dcn").stat().st_size <= 2000
+    assert "skipped 3" in run_cli("dcn", "batch", src, dst, "--target-size", "2KB").stdout
+    # a source replaced by another file with an older time (cp -p) is redone...
+    other = tmp_path / "other.png"
+    make_image(64, 48, seed=99).save(other)
+    os.utime(other, (1_000_000, 1_000_000))
+    os.replace(other, src / "im01.png")
+    # ...and one edited so that it is newer than its output too (the mtime rule)
+    make_image(64, 48, seed=98).save(src / "im02.png")
+    r = run_cli("dcn", "batch", src, dst, "--target-size", "2KB")
+    assert "done 2" in r.stdout and "skipped 1" in r.stdout
+    # touching a source without changing it is not a change
+    os.utime(src / "im00.png")
+    assert "skipped 3" in run_cli("dcn", "batch", src, dst, "--target-size", "2KB").stdout
+
+
+def container_quality(path: Path) -> float:
+    from codec.format import container
+    return container.peek_header(path.read_bytes()).quality
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _wait_for(condition, timeout: float = 120) -> bool:
+    """Poll a condition (not a clock: the timeout only stops a test that would hang)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_killed_worker_is_replaced_and_the_run_finishes(tmp_path):
+    """SIGKILL of one worker (what the OOM killer does) used to end the batch in a
+    BrokenProcessPool traceback with most files unconverted."""
+    src, dst = small_tree(tmp_path / "src", 12, (160, 120)), tmp_path / "dst"
+    exe = Path(sys.executable).parent / "dcn"
+    proc = subprocess.Popen([str(exe), "batch", str(src), str(dst), "--jobs", "2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert _wait_for(lambda: len(_children(proc.pid)) >= 2 and len(outputs(dst, ".dcn")) >= 1)
+    os.kill(_children(proc.pid)[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert "Traceback" not in err and "done 12" in out, (out, err)
+    assert proc.returncode == 0
+    for p in outputs(dst, ".dcn"):
+        codec.decode(p.read_bytes())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_exit_when_the_parent_dies(tmp_path, sig):
+    src, dst = small_tree(tmp_path / "src", 12, (160, 120)), tmp_path / "dst"
+    exe = Path(sys.executable).parent / "dcn"
+    proc = subprocess.Popen([str(exe), "batch", str(src), str(dst), "--jobs", "2"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert _wait_for(lambda: len(_children(proc.pid)) >= 2)
+    workers = _children(proc.pid)
+    os.kill(proc.pid, sig)
+    proc.wait()
+    assert _wait_for(lambda: not any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers), 30)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return "Z"

@@ -1,11 +1,17 @@
 """`dcn batch`: convert a directory tree, in parallel, resumably, safely, in shards.
 
-Outputs mirror the source tree. An output is up to date when it is newer than its
-source and valid; only the others are (re)done. Every output is written to a temporary
-file in its directory and renamed, so a killed run never leaves a truncated file under
-a final name; the next run removes the temporaries a killed run left.
+Outputs mirror the source tree. Each output has a record in DST/.dcn-batch/ (its source's
+size, time and SHA-256, the settings, the output's size and time): an output is up to
+date when its record says it was made from the same source content with the same
+settings and it is unchanged since; only the others are (re)done. Every output is
+written to a temporary file in its directory and renamed, so a killed run never leaves a
+truncated file under a final name; the next run removes the temporaries of dead
+processes only (files.py). Sources that would write the same output are failed, not
+converted; a file in the source tree that this tool did not write is never overwritten.
 """
 import fnmatch
+import hashlib
+import json
 import os
 import time
 import zlib
@@ -14,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DCNError
+from ..files import is_temporary
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm",
                   ".pnm", ".tga", ".jp2", ".avif"}
-TEMP_GLOB = ".*.tmp"  # what files.atomic_write names its temporaries
+
+
+RECORDS = ".dcn-batch"  # the folder of output records under DST
 
 
 @dataclass
@@ -25,6 +34,7 @@ class Job:
     src: Path
     dst: Path
     rel: str
+    record: Path | None = None  # where the output's record lives (find_jobs sets it)
 
 
 @dataclass
@@ -100,55 +110,117 @@ def find_jobs(src: Path, dst: Path, to: str, include: list[str], exclude: list[s
         for name in sorted(files):
             path = root_path / name
             rel = path.relative_to(src).as_posix()
-            if path.suffix.lower() not in suffixes or fnmatch.fnmatch(name, TEMP_GLOB):
+            if path.suffix.lower() not in suffixes or is_temporary(name):
                 continue
             if include and not any(fnmatch.fnmatch(rel, g) for g in include):
                 continue
             if any(fnmatch.fnmatch(rel, g) for g in exclude):
                 continue
             out = dst / Path(rel).with_suffix("." + to.lstrip("."))
-            jobs.append(Job(path, out, rel))
+            out_rel = out.relative_to(dst).as_posix()
+            record = dst / RECORDS / (hashlib.sha1(out_rel.encode()).hexdigest()[:20] + ".json")
+            jobs.append(Job(path, out, rel, record))
     return jobs
 
 
-def up_to_date(job: Job, to: str, model=None) -> bool:
-    """The output exists, is newer than its source and is valid (a .dcn: made with `model`,
-    a registry.ModelInfo)."""
+def collisions(jobs: list[Job]) -> dict[str, str]:
+    """rel -> why, for the sources that would write the same output as another (x.png,
+    x.jpg and X.PNG all make x.dcn; compared without case, as some file systems do)."""
+    by_output: dict[str, list[Job]] = {}
+    for j in jobs:
+        by_output.setdefault(str(j.dst).casefold(), []).append(j)
+    why = {}
+    for group in by_output.values():
+        if len(group) > 1:
+            names = ", ".join(j.rel for j in group)
+            for j in group:
+                why[j.rel] = f"{names} would all write {group[0].dst.name}: not converted (rename one)"
+    return why
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _read_record(job: Job) -> dict | None:
     try:
-        if job.dst.stat().st_mtime < job.src.stat().st_mtime:
-            return False
-        if to == "dcn":  # a valid file, of the model in use
-            from ..format import container
-            from ..format.limits import max_file_bytes, read_regular
-            c = container.read_index(read_regular(job.dst, max_file_bytes()), max_pixels=2 ** 62)
-            return model is not None and c.header.fingerprint.hex() == model.fingerprint
-        else:
-            from PIL import Image
-            with Image.open(job.dst) as im:
-                im.verify()
-        return True
-    except Exception:
+        record = json.loads(job.record.read_text())
+        return record if isinstance(record, dict) and record.get("output") == job.dst.name else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def up_to_date(job: Job, settings: dict) -> bool:
+    """The output is unchanged since this tool wrote it from the same source content with
+    the same settings."""
+    record = _read_record(job)
+    if record is None or record.get("settings") != settings:
         return False
+    try:
+        out, src = job.dst.stat(), job.src.stat()
+    except OSError:
+        return False
+    if (out.st_size, out.st_mtime_ns) != (record.get("output_size"), record.get("output_mtime_ns")):
+        return False  # edited, damaged or replaced since
+    if src.st_size != record.get("source_size"):
+        return False
+    if src.st_mtime_ns == record.get("source_mtime_ns"):
+        return True
+    return _sha256(job.src) == record.get("source_sha256")  # touched, or replaced (cp -p): the content decides
 
 
-def remove_stale_temporaries(dst: Path) -> int:
-    count = 0
-    if dst.exists():
-        for tmp in dst.rglob(TEMP_GLOB):
-            tmp.unlink(missing_ok=True)
-            count += 1
-    return count
+def foreign_output(job: Job, src_root: Path) -> bool:
+    """The output exists in the source tree and this tool did not write it: never overwrite."""
+    return (job.dst.exists() and _read_record(job) is None
+            and job.dst.resolve().is_relative_to(Path(src_root).resolve()))
 
 
-def _init_worker(threads: int) -> None:
+def write_record(job: Job, settings: dict) -> None:
+    from ..files import atomic_write
+    src, out = job.src.stat(), job.dst.stat()
+    record = {"output": job.dst.name, "source": job.rel, "source_size": src.st_size,
+              "source_mtime_ns": src.st_mtime_ns, "source_sha256": _sha256(job.src), "settings": settings,
+              "output_size": out.st_size, "output_mtime_ns": out.st_mtime_ns}
+    job.record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(job.record, (json.dumps(record, indent=1) + "\n").encode())
+
+
+
+
+_started = None  # in a worker: the queue on which it says which file it starts
+
+
+def _init_worker(threads: int, started, parent: int) -> None:
+    """A worker: its thread count, its start queue, and a watchdog that ends it when the
+    parent dies (SIGKILL or SIGTERM of `dcn batch` must not leave workers behind)."""
+    global _started
+    import threading
     import torch
     torch.set_num_threads(threads)
+    _started = started
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _convert_reporting(job: Job, *args) -> Outcome:
+    _started.put(job.rel)
+    return convert(job, *args)
 
 
 def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, targets: dict | None = None,
-            model=None) -> Outcome:
+            model=None, settings: dict | None = None) -> Outcome:
     """One file; runs in a worker process, where the model stays loaded between files.
-    targets: target_size / target_bpp / target_psnr / best_effort for rate control."""
+    targets: target_size / target_bpp / target_psnr / best_effort for rate control;
+    settings: what the output's record says it was made with (None: no record)."""
     from ..files import atomic_write
     try:
         job.dst.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +238,8 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, tar
             data = image_bytes(image, job.dst)
             pixels = image.width * image.height
         atomic_write(job.dst, data)
+        if settings is not None and job.record is not None:
+            write_record(job, settings)
         return Outcome(job, "done", job.src.stat().st_size, len(data), pixels)
     except (DCNError, OSError) as exc:
         return Outcome(job, "failed", error=str(exc) or type(exc).__name__)
@@ -173,8 +247,35 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, tar
         return Outcome(job, "failed", error=f"{type(exc).__name__}: {exc}")
 
 
+def _pool_run(jobs: list[Job], workers: int, threads: int, args: tuple, record) -> tuple[list[Job], list[Job]]:
+    """Run jobs in a process pool. If a worker dies (the OOM killer's SIGKILL), the pool
+    breaks; returns the files not begun, and those begun but not finished (the dead
+    worker's, and its siblings', which the pool ended too)."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+    started = multiprocessing.SimpleQueue()
+    finished, broken = set(), False
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads, started, os.getpid())) as pool:
+        futures = {pool.submit(_convert_reporting, j, *args): j for j in jobs}
+        for f in as_completed(futures):
+            try:
+                outcome = f.result()
+            except BrokenProcessPool:
+                broken = True
+                continue
+            finished.add(futures[f].rel)
+            record(outcome)
+    if not broken:
+        return [], []
+    begun = set()
+    while not started.empty():
+        begun.add(started.get())
+    unfinished = [j for j in jobs if j.rel not in finished]
+    return [j for j in unfinished if j.rel not in begun], [j for j in unfinished if j.rel in begun]
+
+
 def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: int, workers: int,
-        targets: dict | None = None, model=None, progress: bool = True) -> Summary:
+        targets: dict | None = None, model=None, progress: bool = True, settings: dict | None = None) -> Summary:
     from tqdm import tqdm
     summary = Summary()
     start = time.perf_counter()
@@ -190,15 +291,18 @@ def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: 
             summary.failed.append((o.job.rel, o.error))
         bar.update(1)
 
+    args = (to, quality, device, max_pixels, targets, model, settings)
     if workers <= 1:
         for job in jobs_list:
-            record(convert(job, to, quality, device, max_pixels, targets, model))
+            record(convert(job, *args))
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(convert, j, to, quality, device, max_pixels, targets, model) for j in jobs_list]
-            for f in as_completed(futures):
-                record(f.result())
+        pending = list(jobs_list)
+        while pending:  # a new pool whenever a worker dies, for the files not begun
+            pending, suspects = _pool_run(pending, workers, threads, args, record)
+            for job in suspects:  # again, alone: a second death is this file's own
+                if _pool_run([job], 1, threads, args, record) != ([], []):
+                    record(Outcome(job, "failed", error="its worker process died twice (killed, e.g. out of memory)"))
     bar.close()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -218,6 +218,7 @@ def batch_command(
     """Convert a directory tree: images to .dcn, or .dcn to images."""
     from PIL import Image
 
+    from ..files import remove_dead_temporaries
     from ..models.registry import find
     from ..models.weights import load_decoder
     from ..models.quality import check_quality
@@ -226,28 +227,37 @@ def batch_command(
     if to != "dcn" and "." + to not in Image.registered_extensions():
         raise DCNError(f"--to {to}: not an image format Pillow can write")
     chosen = find(model) if to == "dcn" else None
-    if to == "dcn" and quality is not None:
-        check_quality(quality, load_decoder(chosen).max_quality)
+    if to == "dcn":
+        top, default = load_decoder(chosen).max_quality, load_decoder(chosen).default_quality
+        check_quality(quality if quality is not None else default, top)
     if not src.is_dir():
         raise DCNError(f"{src}: not a directory")
-    index, count = batch.parse_shard(shard, shard_count)
-    all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
-    todo = all_jobs if force else [j for j in all_jobs if not batch.up_to_date(j, to, chosen)]
-    skipped = len(all_jobs) - len(todo)
-    if dry_run:
-        for j in all_jobs:
-            typer.echo(f"{'convert' if j in todo else 'up to date'}: {j.src} -> {j.dst}")
-        typer.echo(f"{len(todo)} to convert, {skipped} up to date (shard {index + 1}/{count})")
-        return
-    dst.mkdir(parents=True, exist_ok=True)
-    batch.remove_stale_temporaries(dst)
     targets = None
     if target_size is not None or target_bpp is not None or target_psnr is not None:
         from ..pipeline.ratecontrol import parse_size
         targets = dict(target_size=parse_size(target_size) if target_size is not None else None,
                        target_bpp=target_bpp, target_psnr=target_psnr, best_effort=best_effort)
-    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen)
+    # what an output's record must match for it to be up to date
+    settings = {"to": to, "model": chosen.fingerprint, "quality": quality if quality is not None else default,
+                "targets": targets} if to == "dcn" else {"to": to}
+    index, count = batch.parse_shard(shard, shard_count)
+    all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
+    refused = batch.collisions(all_jobs)
+    refused.update({j.rel: f"{j.dst} exists in the source tree and was not written by dcn batch: not overwritten"
+                    for j in all_jobs if j.rel not in refused and batch.foreign_output(j, src)})
+    todo = [j for j in all_jobs if j.rel not in refused and (force or not batch.up_to_date(j, settings))]
+    skipped = len(all_jobs) - len(todo) - len(refused)
+    if dry_run:
+        for j in all_jobs:
+            what = "refused" if j.rel in refused else "convert" if j in todo else "up to date"
+            typer.echo(f"{what}: {j.src} -> {j.dst}" + (f" ({refused[j.rel]})" if j.rel in refused else ""))
+        typer.echo(f"{len(todo)} to convert, {skipped} up to date, {len(refused)} refused (shard {index + 1}/{count})")
+        return
+    dst.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(dst, recursive=True)  # a killed run's, never a live one's
+    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen, settings=settings)
     s.skipped = skipped
+    s.failed = list(refused.items()) + s.failed
     rate = s.done / s.seconds if s.seconds else 0.0
     typer.echo(f"done {s.done}, skipped {s.skipped} (up to date), failed {len(s.failed)}; "
                f"{s.seconds:.1f} s, {rate:.2f} files/s")
