@@ -1,8 +1,14 @@
-"""Fuzzing the decoder with mutated real .dcn files.
+"""Fuzzing the decoder: mutated real .dcn files, and files built field by field.
 
 Every case must end in DCNError or an image of the declared size, within a time bound,
-without the process's peak memory growing beyond a bound. Half the cases get their
-checksum recomputed after the mutation, so the parsing behind the checksum is reached.
+without the process's peak memory growing beyond a bound. A third of the cases are
+mutated real files with their checksum left as it was: they must all be refused (a
+decoder that ignored the checksum would fail here). A third are mutated and get their
+checksum recomputed, so the parsing behind it is reached. A third are structure-aware:
+files assembled from hostile header fields (every version, mode, size at and past the
+limit, thin and padded shapes, tile sizes, section counts, a real or unknown model,
+qualities past the model's range) and a consistent index over sections taken from real
+files, random words or nothing, with a valid checksum.
 
     python tests/fuzz_decoder.py 10000      # the long run (the test suite runs a short one)
 """
@@ -45,7 +51,7 @@ def fix_crc(data: bytes) -> bytes:
     return body + container.CRC.pack(zlib.crc32(body))
 
 
-def mutate(data: bytes, rng: np.random.Generator) -> bytes:
+def mutate(data: bytes, rng: np.random.Generator, fix: bool) -> bytes:
     d = bytearray(data)
     kind = rng.integers(6)
     if kind == 0:  # bit flips
@@ -73,7 +79,51 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
         end = min(len(d) - 4, start + rng.integers(1, 64))
         d[start:end] = rng.integers(0, 256, max(0, end - start), dtype=np.uint8).tobytes()
     out = bytes(d)
-    return fix_crc(out) if rng.random() < 0.5 else out
+    return fix_crc(out) if fix else out
+
+
+def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
+    """A file with a valid checksum and hostile but consistent fields."""
+    real = [container.read(o) for o in originals]
+    donor = real[rng.integers(len(real))]
+    version = int(rng.choice([1, 2, 2, 3, 3]))
+    mode = int(rng.choice([0, 1, 2, 3, 3, 7]))
+    side = lambda: int(rng.choice([1, 2, 63, 64, 65, 127, 200, 511, 512, 4096, 2 ** 20, 2 ** 32 - 1,  # noqa: E731
+                                   rng.integers(1, 300)]))
+    w, h = side(), side()
+    quality = int(rng.choice([0, 999, 1000, 4000, 8000, 8001, 12000, 65535, rng.integers(1000, 9000)]))
+    fingerprint = donor.header.fingerprint if rng.random() < 0.8 else rng.bytes(4)
+    tile_units = int(rng.choice([1, 2, 3, 4, 255, 65535]))
+    sections = int(rng.choice([1, 2, 2, 3, 16, 17, 255])) if version == 3 else 2
+    la = 0
+    alpha = b""
+    if mode in (2, 3) or rng.random() < 0.05:
+        alpha = zlib.compress(rng.bytes(int(rng.integers(0, 64)))) if rng.random() < 0.5 else \
+            (donor.alpha or zlib.compress(bytes(w * h) if w * h < 4096 else b"\0"))
+        la = len(alpha)
+    pool = [s for t in donor.tiles for s in t] + [b""]
+
+    def section() -> bytes:
+        r = rng.random()
+        return pool[rng.integers(len(pool))] if r < 0.6 else rng.bytes(4 * int(rng.integers(0, 8))) if r < 0.9 \
+            else rng.bytes(int(rng.integers(1, 9)))  # lengths that are not multiples of 4 too
+
+    rows = -(-h // (64 * tile_units)) if version != 1 else 1
+    cols = -(-w // (64 * tile_units)) if version != 1 else 1
+    count = rows * cols if rows * cols <= 4096 else int(rng.integers(0, 8))  # a short index for huge grids
+    body_sections = [[section() for _ in range(sections)] for _ in range(count)]
+    if version == 1:
+        z, y = (body_sections[0] + [b"", b""])[:2] if body_sections else (b"", b"")
+        head = container.V1_HEADER.pack(container.MAGIC, 1, mode, w % 2 ** 32, h % 2 ** 32, quality, fingerprint,
+                                        len(z), len(y), la)
+        body = head + z + y + alpha
+    else:
+        fields = (mode, w % 2 ** 32, h % 2 ** 32, quality, fingerprint, tile_units)
+        head = container.V2_HEADER.pack(container.MAGIC, 2, *fields, la) if version == 2 else \
+            container.V3_HEADER.pack(container.MAGIC, 3, *fields, sections, la)
+        index = b"".join(container.SECTION.pack(len(s)) for t in body_sections for s in t)
+        body = head + index + b"".join(s for t in body_sections for s in t) + alpha
+    return body + container.CRC.pack(zlib.crc32(body))
 
 
 def _alarm(signum, frame):
@@ -90,15 +140,18 @@ def fuzz(cases: int, seed: int = 0, memory_growth_mb: float = 400.0) -> Counter:
     old = signal.signal(signal.SIGALRM, _alarm)
     try:
         for i in range(cases):
-            data = mutate(originals[rng.integers(len(originals))], rng)
+            kind = ("mutated", "mutated, checksum fixed", "built")[i % 3]
+            original = originals[rng.integers(len(originals))]
+            data = build(originals, rng) if kind == "built" else mutate(original, rng, kind != "mutated")
             signal.alarm(CASE_SECONDS)
             try:
                 img = codec.decode(data, max_pixels=MAX_PIXELS)
                 header = container.peek_header(data, MAX_PIXELS)
                 assert img.size == (header.width, header.height), f"case {i}: wrong size"
-                outcomes["image"] += 1
+                assert kind != "mutated" or data == original, f"case {i}: a damaged file decoded (checksum ignored?)"
+                outcomes[f"{kind}: image"] += 1
             except DCNError as exc:
-                outcomes["DCNError: " + re.sub(r"[0-9a-f]{8}|\d+", "#", str(exc))[:70]] += 1
+                outcomes[f"{kind}: DCNError: " + re.sub(r"[0-9a-f]{8}|\d+", "#", str(exc))[:60]] += 1
             except Hang:
                 raise AssertionError(f"case {i}: no result within {CASE_SECONDS} s")
             except Exception as exc:
@@ -117,6 +170,8 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     t = time.perf_counter()
     result = fuzz(n, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    for outcome, count in sorted(result.items()):
+        print(f"{count:7d}  {outcome}")
     print(f"{n} cases in {time.perf_counter() - t:.0f} s, no crash, hang or foreign exception")
     for k, v in result.most_common():
         print(f"  {v:6d}  {k}")

@@ -114,11 +114,19 @@ def to_picture(im: Image.Image) -> Picture:
 
 
 def load_picture(source, max_pixels: int) -> Picture:
-    if isinstance(source, Image.Image):
-        check_area(source.width, source.height, max_pixels)
-        return to_picture(source)
-    with open_image(source, max_pixels) as im:
-        return to_picture(im)
+    name = str(source) if isinstance(source, (str, Path)) else "input"
+    try:
+        if isinstance(source, Image.Image):
+            check_area(source.width, source.height, max_pixels)
+            return to_picture(source)
+        with open_image(source, max_pixels) as im:
+            return to_picture(im)
+    except DCNError:
+        raise
+    except MemoryError:
+        raise DCNError(f"{name}: not enough memory to load the image") from None
+    except Exception as exc:  # Pillow's parsers raise many types (TypeError, struct.error, ...) on hostile files
+        raise DCNError(f"{name}: damaged or unsupported image ({type(exc).__name__}: {exc})") from None
 
 
 def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None) -> Image.Image:
