@@ -142,3 +142,22 @@ def test_signed_and_non_finite_images_are_not_silently_corrupted():
     f[3, 3] = np.nan
     with pytest.raises(DCNError, match="NaN"), pytest.warns(UserWarning):
         to_picture(Image.fromarray(f, "F"))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares a size and holds no pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+def test_max_pixels_can_raise_the_encoders_limit_above_pillows(tmp_path):
+    """Pillow refuses images over 178,956,970 pixels on its own; --max-pixels decides now."""
+    src = tmp_path / "big.png"
+    src.write_bytes(_png_header_only(14_000, 13_000))  # 182 MP
+    r = run_cli("dcn", "encode", src, tmp_path / "o.dcn")
+    assert r.returncode == 1 and "exceeds the limit of 134217728 pixels" in r.stderr
+    r = run_cli("dcn", "encode", src, tmp_path / "o.dcn", "--max-pixels", str(2 ** 28))
+    assert r.returncode == 1 and "exceeds" not in r.stderr and "damaged or truncated" in r.stderr, r.stderr
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own setting is left as it was

@@ -6,6 +6,7 @@ to RGB/L (palette transparency becomes alpha); 16- and 32-bit images are reduced
 with a warning; animated images use their first frame, with a warning.
 """
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import DCNError
 from ..format.limits import check_area
+
+_pillow_guard = threading.Lock()  # Image.MAX_IMAGE_PIXELS is global: one open at a time changes it
 
 
 @dataclass
@@ -46,9 +49,14 @@ def open_image(source, max_pixels: int) -> Image.Image:
     else:
         name = "input"
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_guard:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(source)
+            saved = Image.MAX_IMAGE_PIXELS  # Pillow refuses over twice this; our own limit decides, below
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                im = Image.open(source)
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
     except UnidentifiedImageError:
         raise DCNError(f"{name}: not a recognised image file") from None
     except Image.DecompressionBombError as exc:
