@@ -9,11 +9,18 @@ default model). Every released model keeps decoding: a file names its model, and
 `codec.models()` lists them. Importing codec also lets Pillow open and save .dcn files
 (codec/pillow.py).
 """
+from importlib.metadata import PackageNotFoundError, version as _version
+
 from . import pillow  # noqa: F401  (registers the DCN format with Pillow)
 from .errors import DCNError
 from .models.quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
 
-__all__ = ["encode", "decode", "models", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY"]
+__all__ = ["encode", "decode", "models", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY", "__version__"]
+
+try:
+    __version__ = _version("dcn")
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"
 
 
 def encode(image, quality: float | None = None, *, model=None, target_size: int | None = None,

@@ -167,3 +167,37 @@ def test_tile_option(tmp_path, sample_png):
     assert container.read(dcn.read_bytes()).header.grid == (2, 2)  # 96x80 in 64-px tiles
     assert_clean_failure(run_cli("dcn", "encode", sample_png, tmp_path / "t.dcn", "--tile", "100"),
                          tmp_path / "t.dcn")
+
+
+def test_conventions_of_other_codecs_tools(sample_png, tmp_path):
+    """--version, -h, -o, one-line usage errors, no progress bars in logs and pipes."""
+    import codec
+    r = run_cli("dcn", "--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"dcn {codec.__version__}" and codec.__version__[0].isdigit()
+    for exe in ("dcn", "dcn-encode", "dcn-decode"):
+        r = run_cli(exe, "-h")
+        assert r.returncode == 0 and "Usage" in r.stdout
+    out = tmp_path / "o.dcn"
+    r = run_cli("dcn", "encode", sample_png, "-o", out, "-q", "2")
+    assert r.returncode == 0 and out.exists()
+    assert "%|" not in r.stderr and "it/s" not in r.stderr  # stderr is not a terminal here: no bar
+    r = run_cli("dcn-decode", out, "--output", tmp_path / "o.png")
+    assert r.returncode == 0 and Image.open(tmp_path / "o.png").size == Image.open(sample_png).size
+    r = run_cli("dcn", "encode", sample_png, out, "-o", tmp_path / "p.dcn")
+    assert r.returncode == 1 and "give the output once" in r.stderr
+    for args in (("encode",), ("encode", "--bogus", "a", "b"), ("frobnicate",), ("encode", "-q", "x", "a", "b")):
+        r = run_cli("dcn", *args)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("dcn: error:")
+        assert "--help" in r.stderr
+
+
+def test_unusable_outputs_are_refused_before_decoding(sample_png, tmp_path):
+    dcn = tmp_path / "s.dcn"
+    assert run_cli("dcn", "encode", sample_png, dcn).returncode == 0
+    r = run_cli("dcn", "decode", dcn, tmp_path / "s.xyz")
+    assert r.returncode == 1 and "unknown output image format" in r.stderr
+    r = run_cli("dcn", "decode", dcn, tmp_path / "again.dcn")  # a second lossy generation
+    assert r.returncode == 1 and "not another .dcn file" in r.stderr and not (tmp_path / "again.dcn").exists()
+    # the check comes first: a file that cannot even be read is not reached
+    r = run_cli("dcn", "decode", tmp_path / "missing.dcn", tmp_path / "s.xyz")
+    assert "unknown output image format" in r.stderr

@@ -150,12 +150,21 @@ def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None) -> Ima
     return Image.merge(mode, bands)
 
 
+def output_format(path: Path) -> str:
+    """The Pillow format a decoded image is written in, from the output's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".dcn":  # a second lossy generation is never what a decode is for
+        raise DCNError(f"{path}: decoding writes an image (e.g. .png), not another .dcn file")
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise DCNError(f"{path}: unknown output image format (use e.g. .png)")
+    return fmt
+
+
 def image_bytes(im: Image.Image, path: Path) -> bytes:
     """Encode a decoded image for a path, the format chosen by its extension."""
     buf = io.BytesIO()
-    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
-    if fmt is None:
-        raise DCNError(f"{path}: unknown output image format (use e.g. .png)")
+    fmt = output_format(path)
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise DCNError(f"{path}: JPEG cannot store the alpha channel; use .png")
     try:

@@ -16,8 +16,33 @@ from ..errors import DCNError
 MAX_PIXELS_HELP = "Refuse images larger than this many pixels (counted padded to multiples of 64)."
 DEFAULT_MAX_PIXELS = 2 ** 27
 
+HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="DCN learned image codec.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, context_settings=HELP)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+        typer.echo(f"dcn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """DCN learned image codec."""
+
+
+def progress_wanted() -> bool:
+    """Progress bars only for a person watching: not in logs, pipes or CI."""
+    return sys.stderr.isatty()
+
+
+def one_output(positional: Optional[Path], option: Optional[Path]) -> Path:
+    if (positional is None) == (option is None):
+        raise DCNError("give the output once: as the second argument or with -o/--output")
+    return positional if positional is not None else option
 
 
 def check_output(src: Path, dst: Path) -> None:
@@ -44,7 +69,8 @@ def read_input(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
 @user_errors
 def encode_command(
     input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
-    output: Path = typer.Argument(..., help="The .dcn file to write."),
+    output: Optional[Path] = typer.Argument(None, help="The .dcn file to write (or -o)."),
+    output_option: Optional[Path] = typer.Option(None, "-o", "--output", help="The .dcn file to write."),
     quality: Optional[float] = typer.Option(None, "--quality", "-q", help="1.0 (smallest) to the model's best "
                                             "(8.0 for the default model); any value between. Default: the model's "
                                             "(4.0 for the default model)."),
@@ -61,8 +87,10 @@ def encode_command(
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
     from ..files import atomic_write
+    output = one_output(output, output_option)
     check_output(input, output)
-    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=True, model=model)
+    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=progress_wanted(),
+                   model=model)
     if target_size is None and target_bpp is None and target_psnr is None:
         from ..pipeline.encode import encode
         data = encode(input, quality, **options)
@@ -78,7 +106,9 @@ def encode_command(
 @user_errors
 def decode_command(
     input: Path = typer.Argument(..., help="The .dcn file to decode."),
-    output: Path = typer.Argument(..., help="Image to write; the format follows the extension (.png, ...)."),
+    output: Optional[Path] = typer.Argument(None, help="Image to write; the format follows the extension "
+                                                       "(.png, ...). Or -o."),
+    output_option: Optional[Path] = typer.Option(None, "-o", "--output", help="Image to write."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
                                                              "(bounds memory; --tile is its old name)."),
@@ -86,10 +116,13 @@ def decode_command(
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
     from ..files import atomic_write
-    from ..image.io import image_bytes
-    from ..pipeline.decode import decode
+    from ..image.io import image_bytes, output_format
+    output = one_output(output, output_option)
     check_output(input, output)
-    image = decode(read_input(input, max_pixels), device=device, max_pixels=max_pixels, block=check_tile(block), progress=True)
+    output_format(output)  # an unusable extension fails now, not after the decode
+    data = read_input(input, max_pixels)
+    from ..pipeline.decode import decode
+    image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block), progress=progress_wanted())
     atomic_write(output, image_bytes(image, output))
 
 
@@ -255,7 +288,8 @@ def batch_command(
         return
     dst.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(dst, recursive=True)  # a killed run's, never a live one's
-    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen, settings=settings)
+    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen, progress=progress_wanted(),
+                  settings=settings)
     s.skipped = skipped
     s.failed = list(refused.items()) + s.failed
     rate = s.done / s.seconds if s.seconds else 0.0
@@ -271,20 +305,38 @@ def batch_command(
         raise typer.Exit(1)
 
 
-encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+encode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, context_settings=HELP)
 encode_app.command()(encode_command)
-decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, context_settings=HELP)
 decode_app.command()(decode_command)
+
+
+def _run(typer_app: typer.Typer) -> None:
+    """Run a command; usage errors too end in one line on stderr and exit status 1."""
+    try:
+        code = typer_app(standalone_mode=False)
+    except Exception as exc:
+        # click's UsageError (exit code 2), wherever this typer version keeps click
+        if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
+            if type(exc).__name__ == "Abort":  # Ctrl-C at a prompt
+                typer.echo("dcn: interrupted", err=True)
+                sys.exit(130)
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"dcn: error: {exc.format_message()}{hint}".replace("\n", " "), err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main():
     _register_training_commands()
-    app()
+    _run(app)
 
 
 def encode_main():
-    encode_app()
+    _run(encode_app)
 
 
 def decode_main():
-    decode_app()
+    _run(decode_app)
