@@ -4,8 +4,9 @@
     data = codec.encode("photo.png", quality=4.0)   # -> bytes of a .dcn file
     image = codec.decode(data)                      # -> PIL.Image.Image
 
-Quality is continuous from 1.0 (smallest files) to the model's top level (8.0 for the
-default model). Every released model keeps decoding: a file names its model, and
+Quality is continuous from 1.0 (smallest files) to the model's top level (12.0 for the
+default model, checkerboard-64-128@1; MAX_QUALITY and DEFAULT_QUALITY below are the
+8-level hyperprior models'). Every released model keeps decoding: a file names its model, and
 `codec.models()` lists them. Importing codec also lets Pillow open and save .dcn files
 (codec/pillow.py).
 """
@@ -28,9 +29,9 @@ def encode(image, quality: float | None = None, *, model=None, target_size: int 
            **options) -> bytes:
     """Encode a path, file object or PIL image; options: device, max_pixels, tile.
 
-    quality: 1.0 to the model's top level; None: the model's default (4.0 for the default
+    quality: 1.0 to the model's top level; None: the model's default (6.0 for the default
     model: its level trained at lambda 0.013).
-    model: a registered model's name ("hyperprior-64-128@3", or a bare name for its newest
+    model: a registered model's name ("checkerboard-64-128@1", or a bare name for its newest
     version), a folder of exported weights, or None for the newest released model.
     With target_size (bytes), target_bpp or target_psnr (dB), the quality is searched for
     instead (largest that fits / smallest that reaches the target); an unreachable target

@@ -56,3 +56,8 @@ def sample_png(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("img") / "sample.png"
     make_image(96, 80).save(path)
     return path
+
+
+def hyperprior_part(latent):
+    """The hyperprior codec inside a model's latent codec (the checkerboard codec wraps one)."""
+    return getattr(latent, "hyper", latent)

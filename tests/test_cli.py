@@ -92,7 +92,7 @@ def test_truncated_image(tmp_path):
 
 def test_bad_quality(tmp_path, sample_png):
     out = tmp_path / "o.dcn"
-    r = run_cli("dcn", "encode", sample_png, out, "-q", "9")
+    r = run_cli("dcn", "encode", sample_png, out, "-q", "13")
     assert_clean_failure(r, out)
     assert "quality" in r.stderr
 

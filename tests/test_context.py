@@ -167,7 +167,7 @@ def test_encoder_metadata_names_the_codec(model_dir):
 
 
 def test_default_quality_is_the_models_lambda_0013_level(model_dir, sample_png):
-    """Each model's default quality is its level trained nearest lambda 0.013: 4 for model
-    1, 2 for this model's levels (0.001, 0.01, 0.1)."""
+    """Each model's default quality is its level trained nearest lambda 0.013: 6 for the
+    default model's 12 levels (0.00045 ... 0.72), 2 for this model's (0.001, 0.01, 0.1)."""
     assert container.peek_header(codec.encode(sample_png, model=model_dir)).quality == 2.0
-    assert container.peek_header(codec.encode(sample_png)).quality == 4.0
+    assert container.peek_header(codec.encode(sample_png)).quality == 6.0

@@ -6,6 +6,7 @@ import torch
 from codec.nets.intnet import IntegerScaleNet
 from codec.models.registry import default_model
 from codec.models.weights import load_decoder
+from conftest import hyperprior_part
 
 
 def reference(net: IntegerScaleNet, z: np.ndarray) -> np.ndarray:
@@ -44,7 +45,7 @@ def reference(net: IntegerScaleNet, z: np.ndarray) -> np.ndarray:
 
 
 def test_integer_network_is_exact():
-    net = load_decoder(default_model()).latent.scale_net
+    net = hyperprior_part(load_decoder(default_model()).latent).scale_net
     rng = np.random.default_rng(0)
     z = rng.integers(-40, 41, (len(net.layers[0].weight), 2, 3))
     z[0, 0, 0] = 2 ** 20  # extreme inputs stay exact too
@@ -53,7 +54,7 @@ def test_integer_network_is_exact():
 
 
 def test_same_indices_with_any_thread_count():
-    net = load_decoder(default_model()).latent.scale_net
+    net = hyperprior_part(load_decoder(default_model()).latent).scale_net
     z = np.random.default_rng(1).integers(-20, 21, (len(net.layers[0].weight), 5, 7))
     threads = torch.get_num_threads()
     try:
@@ -67,7 +68,7 @@ def test_same_indices_with_any_thread_count():
 
 
 def test_tiles_give_exactly_the_untiled_integers():
-    net = load_decoder(default_model()).latent.scale_net
+    net = hyperprior_part(load_decoder(default_model()).latent).scale_net
     z = np.random.default_rng(2).integers(-30, 31, (len(net.layers[0].weight), 37, 41))
     whole = net._run(torch.from_numpy(z.astype(np.float64))[None])[0]
     assert torch.equal(net.fixed_point_scales(z), whole)

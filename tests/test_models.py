@@ -78,13 +78,13 @@ def test_cli_names_models_and_refuses_unknown_ones(tmp_path, sample_png):
 
 
 def test_quality_range_is_the_models(tmp_path):
-    """A header's quality is checked against the model that file names (model 1: 1 to 8)."""
-    data = bytearray(codec.encode(make_image(20, 20), quality=8))
+    """A header's quality is checked against the model that file names (the default: 1 to 12)."""
+    data = bytearray(codec.encode(make_image(20, 20), quality=12))
     import struct
     import zlib
-    struct.pack_into("<H", data, 13, 8001)
+    struct.pack_into("<H", data, 13, 12001)
     body = bytes(data[:-4])
-    with pytest.raises(DCNError, match="quality 8.001 out of range for model"):
+    with pytest.raises(DCNError, match="quality 12.001 out of range for model"):
         codec.decode(body + struct.pack("<I", zlib.crc32(body)))
 
 

@@ -72,8 +72,8 @@ def encode_command(
     output: Optional[Path] = typer.Argument(None, help="The .dcn file to write (or -o)."),
     output_option: Optional[Path] = typer.Option(None, "-o", "--output", help="The .dcn file to write."),
     quality: Optional[float] = typer.Option(None, "--quality", "-q", help="1.0 (smallest) to the model's best "
-                                            "(8.0 for the default model); any value between. Default: the model's "
-                                            "(4.0 for the default model)."),
+                                            "(12.0 for the default model); any value between. Default: the model's "
+                                            "(6.0 for the default model)."),
     target_size: Optional[str] = typer.Option(None, help="Largest file that fits this size (e.g. 120KB, 40000)."),
     target_bpp: Optional[float] = typer.Option(None, help="Largest file within this many bits per pixel."),
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),

@@ -34,6 +34,7 @@ from PIL import Image
 import codec
 from codec.format import container
 from codec.models.registry import default_model, registry
+from codec.models.weights import load_decoder
 from codec.pipeline.decode import decode_latents, decoder_for
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +52,7 @@ LEGACY = {
     "hyperprior-128-192@2": [("7867c22", 2)],
     "hyperprior-64-128@1": [("7aaf90f", 2)],
     "hyperprior-64-128@2": [("958be30", 2)],
+    "hyperprior-64-128@3": [("fa6996d", 2)],
 }
 LEGACY_CASES = ("sample-q4.5", "crop-rgba-q6", "sample-q2-tiles64")
 
@@ -180,6 +182,10 @@ def main() -> None:
             path = folder / f"{name}.dcn"
             if not path.exists():
                 path.write_bytes(codec.encode(img, quality=q, tile=tile, model=newest))
+        top = load_decoder(newest).max_quality  # and its top level (12 for the checkerboard model)
+        path = folder / f"sample-q{top:g}.dcn"
+        if not path.exists():
+            path.write_bytes(codec.encode(Image.open(SAMPLE).convert("RGB"), quality=top, tile=512, model=newest))
     if args.legacy:
         for model_id in LEGACY:
             (HERE / models[model_id].directory.name).mkdir(exist_ok=True)
