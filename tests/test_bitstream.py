@@ -36,12 +36,19 @@ def test_container_round_trip(header, data, alpha):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
-def test_reader_never_fails_with_a_foreign_error(data):
+@given(st.sampled_from([b"", b"DCN\x01", b"DCN\x02", b"DCN\x03"]), st.binary(max_size=200), st.booleans())
+def test_reader_never_fails_with_a_foreign_error(prefix, rest, fix_crc):
+    """Past the magic and version (random bytes alone rarely get there), with the checksum
+    right or wrong: the reader returns a container or raises DCNError, nothing else."""
+    import zlib
+    data = prefix + rest
+    if fix_crc and len(data) >= 4:
+        data = data[:-4] + container.CRC.pack(zlib.crc32(data[:-4]))
     try:
-        container.read(data)
+        c = container.read(data)
     except DCNError:
-        pass
+        return
+    assert len(data) == sum(c.section_sizes().values())
 
 
 @settings(max_examples=100, deadline=None)
@@ -117,11 +124,18 @@ def _decode_or_error(data, width, height):
 
 
 def test_every_byte_flipped(small_file):
+    """The CRC-32 covers every byte: any flipped bit is refused (a decoder that skipped the
+    checksum would decode most of these to an image of the right size)."""
     for i in range(len(small_file)):
         for bit in (0, 7):
             bad = bytearray(small_file)
             bad[i] ^= 1 << bit
-            _decode_or_error(bytes(bad), 20, 12)
+            with pytest.raises(DCNError):
+                codec.decode(bytes(bad))
+    flipped = bytearray(small_file)
+    flipped[40] ^= 1  # inside the coded data, where only the checksum can tell
+    with pytest.raises(DCNError, match="checksum mismatch"):
+        codec.decode(bytes(flipped))
 
 
 def test_every_truncation(small_file):
@@ -164,3 +178,22 @@ def test_extreme_symbols_never_become_pixels():
             tile.pop("indices", None)
     with pytest.raises(DCNError, match="overflowed"):
         codec.decode(write(a, 2.0, latents))
+
+
+def test_an_alpha_bomb_is_not_inflated():
+    """A 200 MB plane of zeros in a 0.2 MB alpha section, for a 10 x 10 image: refused after
+    inflating at most the 100 bytes the header allows."""
+    import tracemalloc
+    import zlib
+    from codec.image.alpha import decode_alpha
+    bomb = zlib.compress(bytes(200 * 2 ** 20), 9)
+    assert len(bomb) < 2 ** 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DCNError, match="exactly one plane"):
+            decode_alpha(bomb, 10, 10)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 20, peak
+    assert decode_alpha(zlib.compress(bytes(range(100))), 10, 10)[9, 9] == 99

@@ -8,37 +8,46 @@ from PIL import Image
 
 import codec
 from codec.errors import DCNError
-from conftest import make_image, run_cli
+from conftest import make_image, psnr, run_cli
 
 
-def roundtrip(img: Image.Image, **kw) -> Image.Image:
+def roundtrip(img: Image.Image, **kw) -> tuple[Image.Image, Image.Image]:
+    """(decoded at the top quality, the source as Pillow reads it back)."""
     buf = io.BytesIO()
     img.save(buf, format=kw.pop("format", "PNG"), **kw)
+    source = Image.open(io.BytesIO(buf.getvalue()))
+    source.load()
     buf.seek(0)
-    return codec.decode(codec.encode(buf))
+    return codec.decode(codec.encode(buf, quality=12)), source
 
 
 def test_palette_with_and_without_transparency():
-    p = make_image(40, 30).convert("P")
-    assert roundtrip(p).mode == "RGB"
+    p = make_image(64, 48).convert("P")
+    out, src = roundtrip(p)
+    assert out.mode == "RGB" and psnr(np.asarray(out), np.asarray(src.convert("RGB"))) > 20  # dithered: 22 dB
     p.info["transparency"] = 0
-    out = roundtrip(p)
+    out, src = roundtrip(p)
     assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out)[..., 3], np.asarray(src.convert("RGBA"))[..., 3])
 
 
 def test_cmyk_becomes_rgb():
-    out = roundtrip(make_image(40, 30).convert("CMYK"), format="JPEG")
-    assert out.mode == "RGB" and out.size == (40, 30)
+    out, src = roundtrip(make_image(64, 48).convert("CMYK"), format="JPEG")
+    assert out.mode == "RGB" and out.size == (64, 48)
+    assert psnr(np.asarray(out), np.asarray(src.convert("RGB"))) > 30  # the colours, not an inversion
 
 
 def test_one_bit_becomes_grey():
-    out = roundtrip(make_image(40, 30).convert("1"))
+    bits = make_image(64, 48).convert("L").point(lambda v: 255 if v > 128 else 0).convert("1")
+    out, src = roundtrip(bits)
+    grey = np.asarray(src.convert("L")).astype(float)
     assert out.mode == "L"
+    assert psnr(np.asarray(out), grey) > psnr(np.asarray(out), 255 - grey) + 10
 
 
 def test_la_keeps_alpha_exactly():
     img = make_image(33, 17, mode="LA")
-    out = roundtrip(img)
+    out, _ = roundtrip(img)
     assert out.mode == "LA"
     assert np.array_equal(np.asarray(out)[..., 1], np.asarray(img)[..., 1])
 
@@ -56,12 +65,16 @@ def test_sixteen_bit_rgb_png(tmp_path):
 
 
 def test_animated_image_uses_first_frame(tmp_path):
-    frames = [make_image(40, 30, seed=i).convert("P") for i in range(3)]
+    first = make_image(64, 48, seed=1)
+    frames = [first, first.transpose(Image.Transpose.ROTATE_180), first.transpose(Image.Transpose.FLIP_TOP_BOTTOM)]
+    frames = [f.convert("P") for f in frames]
     path = tmp_path / "anim.gif"
     frames[0].save(path, save_all=True, append_images=frames[1:])
     with pytest.warns(UserWarning, match="first frame"):
-        out = codec.decode(codec.encode(path))
-    assert out.size == (40, 30)
+        out = np.asarray(codec.decode(codec.encode(path, quality=12)))
+    assert out.shape == (48, 64, 3)
+    shown = [np.asarray(f.convert("RGB")) for f in frames]
+    assert psnr(out, shown[0]) > max(psnr(out, shown[1]), psnr(out, shown[2])) + 5
 
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path):

@@ -23,10 +23,11 @@ def test_round_trip_size_and_mode(size, mode):
     assert out.mode == img.mode
     if mode == "RGBA":
         assert np.array_equal(np.asarray(out)[..., 3], np.asarray(img)[..., 3])
-    if min(size) >= 64:  # big enough to say something about quality
+    if min(size) >= 7:  # every size that has texture: quality 6 gives 29-33 dB on these images
         a = np.asarray(img)[..., :3]
         b = np.asarray(out)[..., :3]
-        assert psnr(a, b) > 16  # the flat mean colour scores 13.2-13.6 dB
+        flat = np.broadcast_to(a.reshape(-1, 3).mean(0), a.shape)
+        assert psnr(a, b) > max(25.0, psnr(a, flat) + 4)  # the flat mean colour would fail
 
 
 def test_la_keeps_alpha():
@@ -84,7 +85,10 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     path = tmp_path / "rotated.jpg"
     img.save(path, exif=exif, quality=95)
-    assert codec.decode(codec.encode(path)).size == (30, 60)
+    out = np.asarray(codec.decode(codec.encode(path, quality=12)))
+    assert out.shape[:2] == (60, 30)
+    shown = np.asarray(Image.open(path).convert("RGB").transpose(Image.Transpose.ROTATE_270))  # as a viewer shows it
+    assert psnr(out, shown) > 28 and psnr(out, shown[::-1, ::-1]) < 20  # not 180 degrees off
 
 
 def test_sixteen_bit_input_is_reduced_with_a_warning():
