@@ -72,3 +72,13 @@ def test_tiles_give_exactly_the_untiled_integers():
     z = np.random.default_rng(2).integers(-30, 31, (len(net.layers[0].weight), 37, 41))
     whole = net._run(torch.from_numpy(z.astype(np.float64))[None])[0]
     assert torch.equal(net.fixed_point_scales(z), whole)
+
+
+def test_rounding_is_half_up_on_ties():
+    """The spec's floor(acc / 2^shift + 1/2): ties go up, also below zero (half-even, or
+    round-half-away, would pick other tables for some elements)."""
+    from codec.nets.intnet import IntLayer
+    layer = IntLayer(torch.ones(1, 1, 1, 1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64),
+                     transposed=False, stride=1, shift=1, relu=False)
+    x = torch.tensor([-5.0, -3.0, -1.0, 1.0, 3.0, 5.0, 4.0], dtype=torch.float64).reshape(1, 1, 1, 7)
+    assert layer(x).flatten().tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 2.0]

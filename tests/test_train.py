@@ -35,22 +35,24 @@ def config(data, out, steps, **kw):
 
 
 def weights(path: Path) -> dict:
-    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+    """The weights and, when the run keeps one, the weight average."""
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith(("model.", "ema."))}
 
 
 # gain_lr 10: two parameter groups in Adam's saved state; bf16: the autocast path; the
-# checkerboard context model with its own level table
-@pytest.mark.parametrize("gain_lr,bf16,model", [(1.0, False, TINY), (10.0, False, TINY), (1.0, True, TINY),
-                                                (1.0, False, ModelConfig(8, 12, context="checkerboard",
-                                                                         lambdas=(0.001, 0.01, 0.1)))])
-def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16, model):
-    kw = dict(gain_lr=gain_lr, bf16=bf16, model=model)
+# checkerboard context model with its own level table; ema: the average resumed as saved
+@pytest.mark.parametrize("gain_lr,bf16,model,ema", [(1.0, False, TINY, 0.0), (10.0, False, TINY, 0.0),
+                                                    (1.0, True, TINY, 0.0), (1.0, False, TINY, 0.9),
+                                                    (1.0, False, ModelConfig(8, 12, context="checkerboard",
+                                                                             lambdas=(0.001, 0.01, 0.1)), 0.0)])
+def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16, model, ema):
+    kw = dict(gain_lr=gain_lr, bf16=bf16, model=model, ema=ema)
     run(config(image_dir, tmp_path / "straight", 7, **kw), progress=False)
     run(config(image_dir, tmp_path / "split", 4, **kw), progress=False)
     run(config(image_dir, tmp_path / "split", 7, workers=1, **kw), resume=True, progress=False)
     a = weights(tmp_path / "straight" / "last.safetensors")
     b = weights(tmp_path / "split" / "last.safetensors")
-    assert a.keys() == b.keys()
+    assert a.keys() == b.keys() and any(k.startswith("ema.") for k in a) == (ema > 0)
     for k in a:
         assert torch.equal(a[k], b[k]), k
     log = (tmp_path / "split" / "log.csv").read_text().splitlines()
@@ -60,7 +62,7 @@ def test_resume_is_exact(image_dir, tmp_path, gain_lr, bf16, model):
 
 def test_replicas_stay_identical_under_torchrun(image_dir, tmp_path):
     worker = Path(__file__).with_name("ddp_worker.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",  # a free port
            str(worker), str(image_dir), str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
