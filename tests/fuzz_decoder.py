@@ -86,7 +86,7 @@ def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
     """A file with a valid checksum and hostile but consistent fields."""
     real = [container.read(o) for o in originals]
     donor = real[rng.integers(len(real))]
-    version = int(rng.choice([1, 2, 2, 3, 3]))
+    version = int(rng.choice([1, 2, 3, 3, 3]))  # the default model writes 3
     mode = int(rng.choice([0, 1, 2, 3, 3, 7]))
     side = lambda: int(rng.choice([1, 2, 63, 64, 65, 127, 200, 511, 512, 4096, 2 ** 20, 2 ** 32 - 1,  # noqa: E731
                                    rng.integers(1, 300)]))
@@ -94,7 +94,7 @@ def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
     quality = int(rng.choice([0, 999, 1000, 4000, 8000, 8001, 12000, 65535, rng.integers(1000, 9000)]))
     fingerprint = donor.header.fingerprint if rng.random() < 0.8 else rng.bytes(4)
     tile_units = int(rng.choice([1, 2, 3, 4, 255, 65535]))
-    sections = int(rng.choice([1, 2, 2, 3, 16, 17, 255])) if version == 3 else 2
+    sections = int(rng.choice([1, 1, 1, 2, 3, 16, 17, 255])) if version == 3 else 2
     la = 0
     alpha = b""
     if mode in (2, 3) or rng.random() < 0.05:
