@@ -1,6 +1,7 @@
 """What a decoder spends on the cheapest file of a given padded area (formats/dcn.md,
-"Resource bounds"): a 45-byte file whose streams are empty, which decodes (every symbol
-the most probable one) to a full-size image. Wall time and peak RSS of the whole
+"Resource bounds"): a file of the default model whose streams are all empty (a few hundred
+bytes, its largest coding tiles), which decodes (every symbol the most probable one) to a
+full-size image. Wall time and peak RSS of the whole
 `dcn decode` process, for square images of each area.
 
     python bench/limits.py --out bench/results/limits.json [--areas 22,24,25,27]
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from codec.format import container
 from codec.models.registry import default_model
+from codec.models.weights import load_decoder
 
 
 def cpu_model() -> str:
@@ -31,12 +33,14 @@ def cpu_model() -> str:
 
 
 def empty_file(side: int) -> bytes:
-    """side x side pixels in one tile (the largest tile the header allows), both streams empty."""
+    """side x side pixels in the largest tiles the model allows, every stream empty."""
     model = default_model()
-    tile = 64 * min(65535, -(-side // 64))
-    h = container.Header("RGB", side, side, 1.0, bytes.fromhex(model.fingerprint), tile)
+    latent = load_decoder(model).latent
+    tile = min(64 * min(65535, -(-side // 64)), latent.max_tile or 1 << 30)
+    h = container.Header("RGB", side, side, 1.0, bytes.fromhex(model.fingerprint), tile, latent.sections,
+                         2 if latent.sections == 2 else 3)
     rows, cols = h.grid
-    return container.write(container.Container(h, ((b"", b""),) * (rows * cols)))
+    return container.write(container.Container(h, ((b"",) * latent.sections,) * (rows * cols)))
 
 
 def measure(side: int, tmp: Path) -> dict:

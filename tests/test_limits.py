@@ -161,3 +161,16 @@ def test_max_pixels_can_raise_the_encoders_limit_above_pillows(tmp_path):
     r = run_cli("dcn", "encode", src, tmp_path / "o.dcn", "--max-pixels", str(2 ** 28))
     assert r.returncode == 1 and "exceeds" not in r.stderr and "damaged or truncated" in r.stderr, r.stderr
     assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own setting is left as it was
+
+
+def test_the_checkerboard_codecs_tiles_are_bounded(sample_png):
+    """Its context network runs on a whole tile: a file declaring one huge tile would take
+    gigabytes. Tiles over 1024 px are refused by the encoder and, before any section is
+    decoded, by the decoder."""
+    import dataclasses
+    with pytest.raises(DCNError, match="at most 1024"):
+        codec.encode(sample_png, tile=2048)
+    c = container.read(codec.encode(sample_png, tile=1024))
+    big = dataclasses.replace(c.header, tile=2048)
+    with pytest.raises(DCNError, match="coding tile of 2048 px"):
+        codec.decode(container.write(container.Container(big, c.tiles, c.alpha)))

@@ -21,6 +21,7 @@ class LatentCodec(ABC):
     section_names: tuple[str, ...]  # what each section holds (dcn info shows them)
     # (name, elements per element of z along each axis) of every symbol array, in hash order
     symbols: tuple[tuple[str, int], ...]
+    max_tile: int = 0  # the largest coding tile in pixels its files may have (0: any)
 
     @abstractmethod
     def with_encoder(self, tensors: dict, meta: dict) -> "LatentCodec":

@@ -63,6 +63,7 @@ class CheckerboardCodec(LatentCodec):
     kind = "checkerboard"
     sections = 1
     section_names = ("z and y",)
+    max_tile = 1024  # the context network runs on a whole tile: this bounds its memory (~70 MB)
     symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
     @classmethod

@@ -29,6 +29,9 @@ def decoder_for(header: container.Header, weights_dir: Path | None = None) -> De
     if header.sections != dec.latent.sections:
         raise DCNError(f"corrupt file: {header.sections} sections per tile, model {dec.model.id} codes "
                        f"{dec.latent.sections}")
+    if dec.latent.max_tile and header.tile > dec.latent.max_tile:  # bounds the memory a tile's networks take
+        raise DCNError(f"corrupt file: coding tile of {header.tile} px, model {dec.model.id} allows at most "
+                       f"{dec.latent.max_tile}")
     if not MIN_QUALITY <= header.quality <= dec.max_quality:
         raise DCNError(f"corrupt file: quality {header.quality:g} out of range for model {dec.model.id} "
                        f"({MIN_QUALITY:g} to {dec.max_quality:g})")

@@ -66,6 +66,8 @@ def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=Non
     if tile < TILE_UNIT or tile % TILE_UNIT or tile > TILE_UNIT * 0xFFFF:  # the header holds tile / 64 in 16 bits
         raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, {TILE_UNIT} to {TILE_UNIT * 0xFFFF}")
     enc = load_encoder(find(model))
+    if enc.latent.max_tile and tile > enc.latent.max_tile:
+        raise DCNError(f"tile size {tile}: model {enc.decoder.model.id} codes tiles of at most {enc.latent.max_tile} px")
     pic = load_picture(image, max_pixels)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
     return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_BLOCK, progress), alpha, enc, dev, tile)
