@@ -201,3 +201,16 @@ def test_unusable_outputs_are_refused_before_decoding(sample_png, tmp_path):
     # the check comes first: a file that cannot even be read is not reached
     r = run_cli("dcn", "decode", tmp_path / "missing.dcn", tmp_path / "s.xyz")
     assert "unknown output image format" in r.stderr
+
+
+def test_info_and_models_import_no_torch(sample_png, tmp_path):
+    """A header needs no neural network: `dcn info` took 3 s and 237 MB for torch's import."""
+    dcn = tmp_path / "s.dcn"
+    assert run_cli("dcn", "encode", sample_png, dcn).returncode == 0
+    script = ("import sys\nfrom codec.tools.cli import main\n"
+              "for argv in (['dcn', 'info', sys.argv[1]], ['dcn', 'models'], ['dcn', '--help']):\n"
+              "    sys.argv = argv\n    try:\n        main()\n    except SystemExit as e:\n        assert not e.code, e.code\n"
+              "print('torch' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", script, str(dcn)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@1" in r.stdout

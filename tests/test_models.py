@@ -11,7 +11,7 @@ import codec
 from codec.errors import DCNError
 from codec.format import container
 from codec.models.registry import by_fingerprint, default_model, find, registry
-from codec.models.weights import DECODER_FILE, file_fingerprint
+from codec.models.files import DECODER_FILE, file_fingerprint
 from conftest import ROOT, make_image, run_cli
 
 

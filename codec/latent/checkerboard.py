@@ -21,6 +21,7 @@ from ..nets.context import CONTEXT_CLAMP
 from ..nets.intnet import ACT_MAX, IntLayer, layers_from_state, run_layers
 from .base import LatentCodec, TileSymbols
 from .hyperprior import HyperpriorCodec, z_table_index
+from ..format.sections import SECTION_NAMES
 
 
 def anchors(m: int, rows: int, cols: int) -> np.ndarray:
@@ -62,7 +63,7 @@ class CheckerboardCodec(LatentCodec):
 
     kind = "checkerboard"
     sections = 1
-    section_names = ("z and y",)
+    section_names = SECTION_NAMES[kind]
     max_tile = 1024  # the context network runs on a whole tile: this bounds its memory (~70 MB)
     symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 

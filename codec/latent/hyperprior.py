@@ -16,6 +16,7 @@ from ..nets.intnet import IntegerScaleNet
 from ..nets.layers import sub_state
 from ..nets.synthesis import HyperSynthesis
 from .base import LatentCodec, TileSymbols
+from ..format.sections import SECTION_NAMES
 
 
 def z_table_index(n: int, rows: int, cols: int) -> np.ndarray:
@@ -35,7 +36,7 @@ class HyperpriorCodec(LatentCodec):
 
     kind = "hyperprior"
     sections = 2
-    section_names = ("z", "y")
+    section_names = SECTION_NAMES[kind]
     symbols = (("z", 1), ("y", Z_TO_Y), ("indices", Z_TO_Y))
 
     @classmethod

@@ -4,10 +4,12 @@ Quality is continuous from MIN_QUALITY to the model's number of levels; level i 
 quality i + 1 and a value between two levels interpolates their log-gains (Cui et al. 2021).
 """
 import math
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import DCNError
+
+if TYPE_CHECKING:  # the quality scale itself needs no torch (dcn info, --help)
+    import torch
 
 # lambda for the loss  lambda * 255^2 * MSE + bpp, one per level (CompressAI's MSE table):
 # model 1's levels, and the default of `dcn train`.
@@ -25,10 +27,10 @@ def check_quality(quality: float, max_quality: float = MAX_QUALITY) -> float:
     return quality
 
 
-def interpolate(log_gains: torch.Tensor, quality: float) -> torch.Tensor:
+def interpolate(log_gains: "torch.Tensor", quality: float) -> "torch.Tensor":
     """Gain vector for a continuous quality: exp of the linear blend of neighbouring log-gains."""
     levels = len(log_gains)
     pos = check_quality(quality, float(levels)) - MIN_QUALITY
     lo = min(int(pos), levels - 2)
     t = pos - lo
-    return torch.exp((1 - t) * log_gains[lo] + t * log_gains[lo + 1])
+    return ((1 - t) * log_gains[lo] + t * log_gains[lo + 1]).exp()

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import DCNError
-from .weights import DECODER_FILE, ENCODER_FILE, default_dir, file_fingerprint
+from .files import DECODER_FILE, ENCODER_FILE, default_dir, file_fingerprint
 
 REGISTRY_FILE = "models.json"
 

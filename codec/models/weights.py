@@ -5,10 +5,8 @@ The decoder file's metadata says what the model is: n, m, act (the transforms), 
 (the rate levels), latent (the kind of latent codec, latent/) and scales (its table grid);
 files from before these keys existed are model 1's, whose values are the defaults here.
 """
-import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,27 +15,11 @@ import torch
 from safetensors.torch import load as load_bytes
 
 from ..errors import DCNError
-from ..format.constants import FINGERPRINT_BYTES
 from ..latent import KINDS, LatentCodec
+from .files import DECODER_FILE, ENCODER_FILE, default_dir, fingerprint  # noqa: F401  (re-exported)
 from ..nets.layers import sub_state
 from ..nets.synthesis import Synthesis, for_decoding
 from .quality import DEFAULT_LAMBDA, LAMBDAS
-
-DECODER_FILE = "decoder.safetensors"
-ENCODER_FILE = "encoder.safetensors"
-
-
-def default_dir() -> Path:
-    """$DCN_WEIGHTS, else the weights/ folder beside the package (source checkout or
-    editable install), else the copy installed inside the package."""
-    if os.environ.get("DCN_WEIGHTS"):
-        return Path(os.environ["DCN_WEIGHTS"])
-    here = Path(__file__).resolve().parents[1]
-    for candidate in (here.parent / "weights", here / "model_weights"):
-        if (candidate / "models.json").exists():
-            return candidate
-    return here.parent / "weights"
-
 
 def read_weights(path: Path) -> tuple[dict, dict, bytes]:
     try:
@@ -51,17 +33,6 @@ def read_weights(path: Path) -> tuple[dict, dict, bytes]:
     except Exception as exc:  # safetensors raises several types for a damaged file
         raise DCNError(f"damaged weights file {path}: {exc}") from None
     return tensors, meta, raw
-
-
-def fingerprint(raw: bytes) -> bytes:
-    return hashlib.sha256(raw).digest()[:FINGERPRINT_BYTES]
-
-
-def file_fingerprint(path: Path) -> bytes:
-    try:
-        return fingerprint(Path(path).read_bytes())
-    except OSError as exc:
-        raise DCNError(f"cannot read weights {path}: {exc.strerror}") from None
 
 
 @dataclass

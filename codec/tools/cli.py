@@ -131,14 +131,14 @@ def info_command(file: Path = typer.Argument(..., help="The .dcn file to describ
     """Show a .dcn file's size, mode, quality, model, bits per pixel and section sizes."""
     from ..format import container
     from ..image.metrics import bpp
-    from ..latent import KINDS
+    from ..format.sections import SECTION_NAMES
     from ..models.registry import by_fingerprint
     data = read_input(file)
     c = container.read_index(data, max_pixels=2 ** 62)  # describes files larger than a decode allows, too
     h = c.header
     try:
         found = by_fingerprint(h.fingerprint)
-        model, names = found.id, KINDS[found.kind].section_names
+        model, names = found.id, SECTION_NAMES.get(found.kind, ())
     except DCNError:
         model, names = "unknown to this dcn", ()
     typer.echo(f"file:        {file}")

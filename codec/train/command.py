@@ -9,10 +9,10 @@ from ..console import user_errors
 from ..errors import DCNError
 from ..models.quality import LAMBDAS
 from .config import TrainConfig
-from .model import CONTEXTS, ModelConfig
+from .config import CONTEXTS, ModelConfig
 
 D = TrainConfig(data="", out="")  # the defaults
-M = ModelConfig()
+M = ModelConfig  # its defaults, as class attributes: showing --help builds no model (and imports no torch)
 
 
 @user_errors

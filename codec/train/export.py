@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from ..entropy.tables import ScaleSpec, TableSet, gaussian_tables
 from ..files import atomic_path
 from ..latent.hyperprior import HyperpriorCodec
-from ..models.weights import DECODER_FILE, ENCODER_FILE
+from ..models.files import DECODER_FILE, ENCODER_FILE
 from ..nets.intnet import quantize
 from ..nets.layers import pad_to_stride
 from .data import list_images, load_rgb

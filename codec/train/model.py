@@ -2,41 +2,16 @@
 context. Coding uses its exported parts (models/, latent/); this module is for training
 and export only."""
 import math
-from dataclasses import dataclass, asdict
 
 import torch
 from torch import nn
 
 from ..models.quality import LAMBDAS
+from .config import CONTEXTS, ModelConfig  # noqa: F401  (re-exported: the model is built from it)
 from ..nets.analysis import Analysis, HyperAnalysis
 from ..nets.context import CheckerboardContext, anchor_mask
-from ..nets.layers import ACTIVATIONS
 from ..nets.density import FactorizedDensity, gaussian_likelihood
 from ..nets.synthesis import HyperSynthesis, Synthesis
-
-
-CONTEXTS = ("none", "checkerboard")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    n: int = 64  # N=128, M=192 trains 6x slower per step on a CPU and was worse at every budget measured
-    m: int = 128
-    act: str = "gdn"  # nonlinearity of the analysis and synthesis transforms
-    context: str = "none"  # "none": hyperprior only; "checkerboard": two-pass context model (context.py)
-    lambdas: tuple = LAMBDAS  # one rate level per lambda, ascending
-
-    def __post_init__(self):
-        object.__setattr__(self, "lambdas", tuple(float(v) for v in self.lambdas))
-        if self.act not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.act!r} (choose from {', '.join(ACTIVATIONS)})")
-        if self.context not in CONTEXTS:
-            raise ValueError(f"unknown context {self.context!r} (choose from {', '.join(CONTEXTS)})")
-        if len(self.lambdas) < 2 or list(self.lambdas) != sorted(set(self.lambdas)) or self.lambdas[0] <= 0:
-            raise ValueError("lambdas must be at least two distinct positive values, ascending")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
