@@ -1,6 +1,7 @@
 """Every kind of encoder input: encoded sensibly, or refused with a clear message and no
 output file."""
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -52,16 +53,33 @@ def test_la_keeps_alpha_exactly():
     assert np.array_equal(np.asarray(out)[..., 1], np.asarray(img)[..., 1])
 
 
-def test_sixteen_bit_rgb_png(tmp_path):
-    a = (np.asarray(make_image(40, 30)).astype(np.uint16) * 257)
+def _png16(a: np.ndarray, path) -> None:
+    """A 16-bit RGB or RGBA PNG, written by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+    h, w, c = a.shape
+    raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", w, h, 16, {3: 2, 4: 6}[c], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_sixteen_bit_rgb_png_warns(tmp_path, channels):
+    """Pillow reduces 16-bit RGB(A) to 8 bits as it loads: the reduction used to be silent."""
+    a = (np.asarray(make_image(40, 30, mode="RGBA" if channels == 4 else "RGB")).astype(np.uint16) * 257)
     path = tmp_path / "deep.png"
-    try:
-        Image.fromarray(a).save(path)  # RGB;16 where this Pillow supports writing it
-    except (TypeError, ValueError, OSError, KeyError):
-        pytest.skip("this Pillow cannot write 16-bit RGB PNG")
-    with pytest.warns(UserWarning, match="8 bits"):
-        data = codec.encode(path)
-    assert codec.decode(data).size == (40, 30)
+    _png16(a, path)
+    with pytest.warns(UserWarning, match="16-bit .* reduced to 8 bits"):
+        data = codec.encode(path, quality=12)
+    out = np.asarray(codec.decode(data))
+    assert out.shape == (30, 40, channels) and psnr(out[..., :3], a[..., :3] // 257) > 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an 8-bit PNG: no warning
+        codec.encode(make_image(40, 30))
 
 
 def test_animated_image_uses_first_frame(tmp_path):

@@ -66,6 +66,9 @@ def open_image(source, max_pixels: int) -> Image.Image:
     check_area(im.width, im.height, max_pixels, name)
     if getattr(im, "n_frames", 1) > 1:
         warnings.warn(f"{name}: animated image, encoding only its first frame", stacklevel=2)
+    rawmodes = [t.args for t in getattr(im, "tile", []) if isinstance(getattr(t, "args", None), str)]
+    if im.mode in ("RGB", "RGBA") and any(";16" in r for r in rawmodes):  # Pillow reduces these as it loads
+        warnings.warn(f"{name}: 16-bit {im.mode} image reduced to 8 bits per channel", stacklevel=2)
     try:
         im.load()
     except (OSError, ValueError, SyntaxError) as exc:
