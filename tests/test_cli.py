@@ -1,5 +1,6 @@
 """The command-line tools: behaviour and error handling, as a user sees them."""
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -214,3 +215,30 @@ def test_info_and_models_import_no_torch(sample_png, tmp_path):
     r = subprocess.run([sys.executable, "-c", script, str(dcn)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@1" in r.stdout
+
+
+def test_stdin_and_stdout_with_dash(sample_png, tmp_path):
+    """`-` is stdin or stdout, as for cwebp/dwebp and djxl: never a file named `-`."""
+    exe = Path(sys.executable).parent / "dcn"
+    enc = subprocess.run([str(exe), "encode", "-", "-", "-q", "3"], input=sample_png.read_bytes(),
+                         capture_output=True, cwd=tmp_path, timeout=300)
+    assert enc.returncode == 0 and enc.stdout[:3] == b"DCN", enc.stderr
+    assert enc.stdout == codec_encode(sample_png, 3)  # the same file as from a path
+    dec = subprocess.run([str(exe), "decode", "-", "-"], input=enc.stdout, capture_output=True, cwd=tmp_path,
+                         timeout=300)
+    assert dec.returncode == 0 and dec.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    jpeg = subprocess.run([str(exe), "decode", "-", "-", "--format", "jpeg"], input=enc.stdout,
+                          capture_output=True, cwd=tmp_path, timeout=300)
+    assert jpeg.returncode == 0 and jpeg.stdout[:2] == b"\xff\xd8"
+    # the target report goes to stderr when stdout carries the file
+    sized = subprocess.run([str(exe), "encode", sample_png, "-", "--target-size", "5KB"], capture_output=True,
+                           cwd=tmp_path, timeout=300)
+    assert sized.stdout[:3] == b"DCN" and b"bytes" in sized.stderr
+    empty = subprocess.run([str(exe), "decode", "-", "x.png"], input=b"", capture_output=True, cwd=tmp_path)
+    assert empty.returncode == 1 and b"nothing on standard input" in empty.stderr
+    assert not (tmp_path / "-").exists() and not (tmp_path / "x.png").exists()
+
+
+def codec_encode(path, quality):
+    import codec
+    return codec.encode(path, quality=quality)

@@ -153,21 +153,24 @@ def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None) -> Ima
     return Image.merge(mode, bands)
 
 
-def output_format(path: Path) -> str:
-    """The Pillow format a decoded image is written in, from the output's extension."""
-    suffix = Path(path).suffix.lower()
+def output_format(path: Path, name: str | None = None) -> str:
+    """The Pillow format a decoded image is written in: `name` (png, jpeg, ...) if given,
+    else from the output's extension."""
+    suffix = "." + name.lower().lstrip(".") if name else Path(path).suffix.lower()
     if suffix == ".dcn":  # a second lossy generation is never what a decode is for
         raise DCNError(f"{path}: decoding writes an image (e.g. .png), not another .dcn file")
     fmt = Image.registered_extensions().get(suffix)
     if fmt is None or fmt not in Image.SAVE:
-        raise DCNError(f"{path}: unknown output image format (use e.g. .png)")
+        what = f"--format {name}" if name else str(path)
+        raise DCNError(f"{what}: unknown output image format (use e.g. png)")
     return fmt
 
 
-def image_bytes(im: Image.Image, path: Path) -> bytes:
-    """Encode a decoded image for a path, the format chosen by its extension."""
+def image_bytes(im: Image.Image, path: Path, fmt: str | None = None) -> bytes:
+    """Encode a decoded image for a path, in `fmt` (a Pillow format name) or the format its
+    extension names."""
     buf = io.BytesIO()
-    fmt = output_format(path)
+    fmt = fmt or output_format(path)
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise DCNError(f"{path}: JPEG cannot store the alpha channel; use .png")
     try:

@@ -46,7 +46,9 @@ def one_output(positional: Optional[Path], option: Optional[Path]) -> Path:
 
 
 def check_output(src: Path, dst: Path) -> None:
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+    if is_stdio(dst):
+        return
+    if not is_stdio(src) and dst.exists() and src.exists() and os.path.samefile(src, dst):
         raise DCNError(f"{dst}: refusing to overwrite the input")
     if dst.is_dir():
         raise DCNError(f"{dst}: is a directory")
@@ -60,16 +62,46 @@ def check_tile(tile: int) -> int:
     return tile
 
 
+def is_stdio(path: Optional[Path]) -> bool:
+    """`-` means stdin (as an input) or stdout (as an output), as for cwebp and djxl."""
+    return path is not None and str(path) == "-"
+
+
+def read_stdin(limit: int) -> bytes:
+    data = sys.stdin.buffer.read(limit + 1)
+    if not data:
+        raise DCNError("-: nothing on standard input")
+    if len(data) > limit:
+        raise DCNError(f"-: standard input is larger than any file the limits allow ({limit} bytes)")
+    return data
+
+
 def read_input(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
-    """A .dcn file's bytes: a regular file, no larger than the pixel limit allows."""
+    """A .dcn file's bytes (stdin for `-`): a regular file, no larger than the pixel limit allows."""
     from ..format.limits import max_file_bytes, read_regular
+    if is_stdio(path):
+        return read_stdin(max_file_bytes(max_pixels))
     return read_regular(path, max_file_bytes(max_pixels))
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """To stdout for `-` (never a file named `-`), else atomically."""
+    if is_stdio(path):
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): say so once, no traceback at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise DCNError("-: standard output was closed before everything was written") from None
+        return
+    from ..files import atomic_write
+    atomic_write(path, data)
 
 
 @user_errors
 def encode_command(
-    input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...)."),
-    output: Optional[Path] = typer.Argument(None, help="The .dcn file to write (or -o)."),
+    input: Path = typer.Argument(..., help="Image to encode (PNG, JPEG, WebP, TIFF, ...); - for stdin."),
+    output: Optional[Path] = typer.Argument(None, help="The .dcn file to write (or -o); - for stdout."),
     output_option: Optional[Path] = typer.Option(None, "-o", "--output", help="The .dcn file to write."),
     quality: Optional[float] = typer.Option(None, "--quality", "-q", help="1.0 (smallest) to the model's best "
                                             "(12.0 for the default model); any value between. Default: the model's "
@@ -86,44 +118,52 @@ def encode_command(
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
-    from ..files import atomic_write
+    import io
     output = one_output(output, output_option)
     check_output(input, output)
+    source = input
+    if is_stdio(input):
+        from ..format.limits import max_file_bytes
+        source = io.BytesIO(read_stdin(2 * max_file_bytes(max_pixels)))  # 8 bytes a pixel: 16-bit RGBA
     options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=progress_wanted(),
                    model=model)
     if target_size is None and target_bpp is None and target_psnr is None:
         from ..pipeline.encode import encode
-        data = encode(input, quality, **options)
+        data = encode(source, quality, **options)
     else:
         from ..pipeline.ratecontrol import encode_to_target, parse_size
         size = parse_size(target_size) if target_size is not None else None
-        data, info = encode_to_target(input, size, target_bpp, target_psnr, best_effort, **options)
+        data, info = encode_to_target(source, size, target_bpp, target_psnr, best_effort, **options)
         typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
-                   + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""))
-    atomic_write(output, data)
+                   + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""), err=is_stdio(output))
+    write_output(output, data)
 
 
 @user_errors
 def decode_command(
-    input: Path = typer.Argument(..., help="The .dcn file to decode."),
+    input: Path = typer.Argument(..., help="The .dcn file to decode; - for stdin."),
     output: Optional[Path] = typer.Argument(None, help="Image to write; the format follows the extension "
-                                                       "(.png, ...). Or -o."),
+                                                       "(.png, ...). Or -o. - for stdout (PNG unless --format)."),
     output_option: Optional[Path] = typer.Option(None, "-o", "--output", help="Image to write."),
+    image_format: Optional[str] = typer.Option(None, "--format", help="Image format to write (png, jpeg, webp, "
+                                                                      "...): for stdout, or instead of the "
+                                                                      "extension."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
                                                              "(bounds memory; --tile is its old name)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
-    from ..files import atomic_write
     from ..image.io import image_bytes, output_format
     output = one_output(output, output_option)
     check_output(input, output)
-    output_format(output)  # an unusable extension fails now, not after the decode
+    if is_stdio(output) and image_format is None:
+        image_format = "png"
+    fmt = output_format(output, image_format)  # an unusable format fails now, not after the decode
     data = read_input(input, max_pixels)
     from ..pipeline.decode import decode
     image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block), progress=progress_wanted())
-    atomic_write(output, image_bytes(image, output))
+    write_output(output, image_bytes(image, output, fmt))
 
 
 @user_errors
