@@ -24,7 +24,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 TILES = (128, 256, 512)
-WHOLE = 1 << 16
+WHOLE = 1024  # one tile for a Kodak image (768 px), and the largest the checkerboard model codes
 QUALITIES = (2.0, 4.0, 6.0)
 
 
