@@ -108,3 +108,11 @@ def test_unavailable_library_is_reported_not_raised():
     from codec.tools.bench import peers
     assert "not installed" in peers._module("no_such_module_for_dcn")()
     assert peers.PEERS["jpeg"].available() is None
+
+
+def test_dcn_is_measured_over_its_models_whole_range():
+    """The default model's 12 levels, not model 1's 8 (the first Kodak run of model 2
+    stopped at quality 8, 1.0 bpp)."""
+    from codec.tools.bench import peers
+    assert peers.get("dcn").settings == (1, 1.5, 2, 2.5) + tuple(range(3, 13))
+    assert peers.get("dcn=hyperprior-64-128@3").settings[-1] == 8

@@ -55,19 +55,25 @@ def _dcn_encoder(model: str | None):
     return encode
 
 
-def dcn_peer(model: str) -> Peer:
-    """DCN with another model than the default: a released model's name or a folder of
-    exported weights (`--codecs dcn=runs/x/model`); settings span its quality range."""
+def _dcn_settings(model: str | None) -> tuple:
+    """Every trained level of the model, and the half levels at the low end."""
     from ...models.registry import find
     from ...models.weights import load_decoder
     top = int(load_decoder(find(model)).max_quality)
-    settings = (1, 1.5, 2, 2.5) + tuple(range(3, top + 1))
-    return Peer(f"dcn={model}", f"DCN with model {model}", settings, _dcn_encoder(model), lambda: None)
+    return (1, 1.5, 2, 2.5) + tuple(range(3, top + 1))
+
+
+def dcn_peer(model: str) -> Peer:
+    """DCN with another model than the default: a released model's name or a folder of
+    exported weights (`--codecs dcn=runs/x/model`); settings span its quality range."""
+    return Peer(f"dcn={model}", f"DCN with model {model}", _dcn_settings(model), _dcn_encoder(model), lambda: None)
 
 
 def get(name: str) -> Peer:
     if name.startswith("dcn="):
         return dcn_peer(name[4:])
+    if name == "dcn":  # the default model's whole range (12 levels for checkerboard-64-128@1, 8 before)
+        return Peer("dcn", PEERS["dcn"].description, _dcn_settings(None), PEERS["dcn"].encode, PEERS["dcn"].available)
     return PEERS[name]
 
 
@@ -84,8 +90,8 @@ def _heic_encode(rgb, q):
 
 JPEG_Q = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 PEERS = {
-    "dcn": Peer("dcn", "DCN (this codec, shipped weights)", (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8),
-                _dcn_encoder(None), lambda: None),
+    "dcn": Peer("dcn", "DCN (this codec, shipped weights)", (), _dcn_encoder(None), lambda: None),  # get() fills
+                                                                                                # the settings
     "jpeg": Peer("jpeg", "Pillow JPEG (libjpeg-turbo), 4:2:0, optimized Huffman", JPEG_Q,
                  _pillow_encode("JPEG", quality=lambda s: int(s), optimize=True), _feature("jpg")),
     "jpeg444": Peer("jpeg444", "Pillow JPEG, 4:4:4, optimized Huffman", JPEG_Q,
