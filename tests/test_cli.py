@@ -242,3 +242,18 @@ def test_stdin_and_stdout_with_dash(sample_png, tmp_path):
 def codec_encode(path, quality):
     import codec
     return codec.encode(path, quality=quality)
+
+
+def test_jpeg_quality_and_quiet(sample_png, tmp_path):
+    dcn = tmp_path / "s.dcn"
+    r = run_cli("dcn", "encode", sample_png, dcn, "--target-size", "5KB", "--quiet")
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "" and dcn.stat().st_size <= 5000
+    sizes = {}
+    for q in ("40", "95"):
+        out = tmp_path / f"q{q}.jpg"
+        assert run_cli("dcn", "decode", dcn, out, "--jpeg-quality", q).returncode == 0
+        sizes[q] = out.stat().st_size
+    assert sizes["40"] < 0.6 * sizes["95"]
+    default = tmp_path / "default.jpg"
+    assert run_cli("dcn", "decode", dcn, default).returncode == 0
+    assert default.stat().st_size == sizes["95"]  # the documented default

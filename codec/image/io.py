@@ -166,7 +166,10 @@ def output_format(path: Path, name: str | None = None) -> str:
     return fmt
 
 
-def image_bytes(im: Image.Image, path: Path, fmt: str | None = None) -> bytes:
+JPEG_QUALITY = 95  # a decode written as JPEG: high, so that the second lossy step costs little
+
+
+def image_bytes(im: Image.Image, path: Path, fmt: str | None = None, jpeg_quality: int = JPEG_QUALITY) -> bytes:
     """Encode a decoded image for a path, in `fmt` (a Pillow format name) or the format its
     extension names."""
     buf = io.BytesIO()
@@ -174,7 +177,7 @@ def image_bytes(im: Image.Image, path: Path, fmt: str | None = None) -> bytes:
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise DCNError(f"{path}: JPEG cannot store the alpha channel; use .png")
     try:
-        im.save(buf, format=fmt)
+        im.save(buf, format=fmt, **({"quality": jpeg_quality} if fmt == "JPEG" else {}))
     except (OSError, ValueError, KeyError) as exc:
         raise DCNError(f"{path}: cannot write {fmt} ({exc})") from None
     return buf.getvalue()

@@ -116,17 +116,21 @@ def encode_command(
     tile: int = typer.Option(128, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
                                        "on their own. The default matches the training crops (see bench/README.md)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+    quiet: bool = typer.Option(False, "--quiet", help="No warnings, no progress and no report; errors only."),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
     import io
+    if quiet:
+        import warnings
+        warnings.simplefilter("ignore")
     output = one_output(output, output_option)
     check_output(input, output)
     source = input
     if is_stdio(input):
         from ..format.limits import max_file_bytes
         source = io.BytesIO(read_stdin(2 * max_file_bytes(max_pixels)))  # 8 bytes a pixel: 16-bit RGBA
-    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile), progress=progress_wanted(),
-                   model=model)
+    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile),
+                   progress=progress_wanted() and not quiet, model=model)
     if target_size is None and target_bpp is None and target_psnr is None:
         from ..pipeline.encode import encode
         data = encode(source, quality, **options)
@@ -134,8 +138,9 @@ def encode_command(
         from ..pipeline.ratecontrol import encode_to_target, parse_size
         size = parse_size(target_size) if target_size is not None else None
         data, info = encode_to_target(source, size, target_bpp, target_psnr, best_effort, **options)
-        typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
-                   + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""), err=is_stdio(output))
+        if not quiet:
+            typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
+                       + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""), err=is_stdio(output))
     write_output(output, data)
 
 
@@ -148,6 +153,9 @@ def decode_command(
     image_format: Optional[str] = typer.Option(None, "--format", help="Image format to write (png, jpeg, webp, "
                                                                       "...): for stdout, or instead of the "
                                                                       "extension."),
+    jpeg_quality: int = typer.Option(95, "--jpeg-quality", min=1, max=100,
+                                     help="Quality when writing JPEG (1-100)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No warnings and no progress; errors only."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
                                                              "(bounds memory; --tile is its old name)."),
@@ -155,6 +163,9 @@ def decode_command(
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
     from ..image.io import image_bytes, output_format
+    if quiet:
+        import warnings
+        warnings.simplefilter("ignore")
     output = one_output(output, output_option)
     check_output(input, output)
     if is_stdio(output) and image_format is None:
@@ -162,8 +173,9 @@ def decode_command(
     fmt = output_format(output, image_format)  # an unusable format fails now, not after the decode
     data = read_input(input, max_pixels)
     from ..pipeline.decode import decode
-    image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block), progress=progress_wanted())
-    write_output(output, image_bytes(image, output, fmt))
+    image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block),
+                   progress=progress_wanted() and not quiet)
+    write_output(output, image_bytes(image, output, fmt, jpeg_quality))
 
 
 @user_errors
