@@ -3,7 +3,8 @@
 A temporary beside the output is written, flushed to disk and renamed over it. Its name
 says who made it (`.NAME.dcn-HOST-PID-RANDOM.tmp`), so that a later run removes only the
 temporaries of processes of this host that are dead, never a user's file or a live
-process's (a concurrent run, another shard). An existing output keeps its permissions; an
+process's (a concurrent run, another shard): `dcn encode`/`decode` beside their output,
+`dcn batch` once over its destination (not on every write). An existing output keeps its permissions; an
 output that is not a regular file (a device such as /dev/null, a FIFO, a terminal) is
 written directly, never replaced.
 """
@@ -85,7 +86,6 @@ def atomic_path(path: Path):
     except OSError as exc:
         raise _one_line(path, exc) from None
     mode = stat.S_IMODE(existing.st_mode) if existing else 0o666 & ~_umask()
-    remove_dead_temporaries(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.dcn-{_HOST}-{os.getpid()}-",
                                    suffix=".tmp")

@@ -9,7 +9,7 @@ from PIL import Image, ImageFile
 from .errors import DCNError
 from .format import container
 from .format.constants import MAGIC, MAX_PIXELS
-from .format.limits import max_file_bytes
+from .format.limits import max_file_bytes, read_bounded
 
 
 def _accept(prefix: bytes) -> bool:
@@ -36,9 +36,7 @@ class DcnImageFile(ImageFile.ImageFile):
         if self._im is None:
             from .pipeline.decode import decode
             self.fp.seek(0)
-            data = self.fp.read(max_file_bytes() + 1)
-            if len(data) > max_file_bytes():
-                raise DCNError(f"larger than any file the limits allow ({max_file_bytes()} bytes)")
+            data = read_bounded(self.fp, max_file_bytes(), self.filename or "input")
             decoded = decode(data, max_pixels=MAX_PIXELS)
             self.im = decoded.im
         return Image.Image.load(self)

@@ -53,7 +53,7 @@ def test_encode_to_dev_null_works(sample_png):
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_killed_writers_temporaries_are_cleaned_by_the_next_write(tmp_path):
+def test_killed_writers_temporaries_are_cleaned_by_the_next_write(tmp_path, sample_png):
     """encode/decode killed mid-write left *.tmp files that only batch removed."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -62,7 +62,7 @@ def test_killed_writers_temporaries_are_cleaned_by_the_next_write(tmp_path):
     users = tmp_path / ".mine.tmp"
     users.write_bytes(b"keep")
     assert is_temporary(left.name) and not is_temporary(users.name)
-    atomic_write(tmp_path / "other.dcn", b"x")
+    assert run_cli("dcn", "encode", sample_png, tmp_path / "other.dcn").returncode == 0
     assert not left.exists() and users.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.tmp", "other.dcn"]  # no temporary of its own
     assert remove_dead_temporaries(tmp_path / "missing") == 0

@@ -32,6 +32,14 @@ def max_file_bytes(max_pixels: int = MAX_PIXELS) -> int:
     return MAX_BYTES_PER_PIXEL * max_pixels + 2 ** 20
 
 
+def read_bounded(f, limit: int, name: str) -> bytes:
+    """At most `limit` bytes of a stream (a file, stdin, Pillow's fp); more is an error."""
+    data = f.read(limit + 1)
+    if len(data) > limit:
+        raise DCNError(f"{name}: larger than any file the limits allow ({limit} bytes)")
+    return data
+
+
 def read_regular(path: Path, limit: int) -> bytes:
     """A regular file's bytes, at most `limit` of them: a FIFO, a device or /dev/zero would
     otherwise hang or fill the memory."""
@@ -50,9 +58,6 @@ def read_regular(path: Path, limit: int) -> bytes:
         raise DCNError(f"{path}: {st.st_size} bytes is larger than any file the limits allow ({limit} bytes)")
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            return read_bounded(f, limit, str(path))  # it may have grown since the stat
     except OSError as exc:
         raise DCNError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(data) > limit:  # grew while we read it
-        raise DCNError(f"{path}: larger than any file the limits allow ({limit} bytes)")
-    return data

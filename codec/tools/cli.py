@@ -68,11 +68,10 @@ def is_stdio(path: Optional[Path]) -> bool:
 
 
 def read_stdin(limit: int) -> bytes:
-    data = sys.stdin.buffer.read(limit + 1)
+    from ..format.limits import read_bounded
+    data = read_bounded(sys.stdin.buffer, limit, "-: standard input")
     if not data:
         raise DCNError("-: nothing on standard input")
-    if len(data) > limit:
-        raise DCNError(f"-: standard input is larger than any file the limits allow ({limit} bytes)")
     return data
 
 
@@ -94,7 +93,8 @@ def write_output(path: Path, data: bytes) -> None:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise DCNError("-: standard output was closed before everything was written") from None
         return
-    from ..files import atomic_write
+    from ..files import atomic_write, remove_dead_temporaries
+    remove_dead_temporaries(Path(path).parent)  # what a killed encode or decode left here
     atomic_write(path, data)
 
 
