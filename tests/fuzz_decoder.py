@@ -167,12 +167,15 @@ def fuzz(cases: int, seed: int = 0, memory_growth_mb: float = 400.0) -> Counter:
     return outcomes
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+def command_line(fuzz_fn, default_cases: int) -> None:
+    """`python tests/fuzz_*.py [CASES [SEED]]`: a long run, its outcomes and its time."""
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else default_cases
     t = time.perf_counter()
-    result = fuzz(n, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
-    for outcome, count in sorted(result.items()):
+    result = fuzz_fn(n, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    for outcome, count in sorted(result.items(), key=lambda kv: -kv[1]):
         print(f"{count:7d}  {outcome}")
     print(f"{n} cases in {time.perf_counter() - t:.0f} s, no crash, hang or foreign exception")
-    for k, v in result.most_common():
-        print(f"  {v:6d}  {k}")
+
+
+if __name__ == "__main__":
+    command_line(fuzz, 10000)

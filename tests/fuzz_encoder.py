@@ -10,7 +10,6 @@ import io
 import re
 import signal
 import sys
-import time
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import codec  # noqa: E402
 from codec.errors import DCNError  # noqa: E402
 from conftest import make_image  # noqa: E402
+from fuzz_decoder import Hang, _alarm, command_line  # noqa: E402  (the same harness)
 
 MAX_PIXELS = 2 ** 16  # small, so that every case is quick
 CASE_SECONDS = 20
@@ -33,10 +33,6 @@ SEEDS = [("PNG", "RGB", {}), ("PNG", "RGBA", {}), ("PNG", "P", {}), ("PNG", "L",
          ("TIFF", "RGB", {}), ("TIFF", "RGB", {"compression": "tiff_lzw"}), ("TIFF", "F", {}), ("TIFF", "I", {}),
          ("BMP", "RGB", {}), ("GIF", "P", {}), ("PPM", "RGB", {}), ("TGA", "RGBA", {}), ("ICO", "RGBA", {}),
          ("JPEG2000", "RGB", {}), ("QOI", "RGB", {}), ("PCX", "RGB", {}), ("SGI", "RGB", {})]
-
-
-class Hang(Exception):
-    pass
 
 
 def seeds() -> list[tuple[str, bytes]]:
@@ -77,10 +73,6 @@ def mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(d)
 
 
-def _alarm(signum, frame):
-    raise Hang()
-
-
 def fuzz(cases: int, seed: int = 0) -> Counter:
     """Returns a count of outcomes; raises AssertionError on any failure."""
     rng = np.random.default_rng(seed)
@@ -114,9 +106,4 @@ def fuzz(cases: int, seed: int = 0) -> Counter:
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
-    t = time.perf_counter()
-    result = fuzz(n, seed=int(sys.argv[2]) if len(sys.argv) > 2 else 1)
-    for outcome, count in sorted(result.items(), key=lambda kv: -kv[1]):
-        print(f"{count:7d}  {outcome}")
-    print(f"{n} cases in {time.perf_counter() - t:.0f} s, no crash, hang or foreign exception")
+    command_line(fuzz, 3000)
