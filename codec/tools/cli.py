@@ -264,7 +264,7 @@ def bench_command(
     if not paths:
         raise DCNError(f"{images}: no images found")
     out.mkdir(parents=True, exist_ok=True)
-    rows = sweep(paths, chosen, jobs)
+    rows = sweep(paths, chosen, jobs, progress=progress_wanted())
     write_csv(rows, out / "per_image.csv")
     c = curves(rows)
     report.write_json(c, out)
