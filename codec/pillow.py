@@ -39,12 +39,19 @@ class DcnImageFile(ImageFile.ImageFile):
             data = read_bounded(self.fp, max_file_bytes(), self.filename or "input")
             decoded = decode(data, max_pixels=MAX_PIXELS)
             self.im = decoded.im
+            self.info.update(decoded.info)  # the ICC profile and EXIF, known once the file is read
         return Image.Image.load(self)
 
 
 def _save(im: Image.Image, fp, filename) -> None:
-    from .pipeline.encode import encode
-    fp.write(encode(im, im.encoderinfo.get("quality"), max_pixels=MAX_PIXELS, model=im.encoderinfo.get("model")))
+    """img.save(f, "DCN", quality=, target_size= / target_bpp= / target_psnr= (best_effort=),
+    model=, effort=, strip_metadata=): the options of codec.encode. DCN's quality is 1 to the
+    model's top level (12 for the default model), not JPEG's 0-100: 75 is refused, with the range."""
+    import codec
+    info = im.encoderinfo
+    options = {k: info[k] for k in ("target_size", "target_bpp", "target_psnr", "best_effort", "model", "effort",
+                                    "strip_metadata") if k in info}
+    fp.write(codec.encode(im, info.get("quality"), max_pixels=MAX_PIXELS, **options))
 
 
 Image.register_open(DcnImageFile.format, DcnImageFile, _accept)

@@ -39,9 +39,11 @@ class Hang(Exception):
 
 
 def seeds() -> list[bytes]:
+    tagged = make_image(30, 20, "RGB", seed=9)  # version 4: a metadata section
+    tagged.info.update(icc_profile=b"profile " * 8, exif=b"Exif\0\0MM\0*" + bytes(20))
     return [codec.encode(make_image(w, h, mode, seed=i), quality=q)
             for i, (w, h, mode, q) in enumerate([(24, 16, "RGB", 2), (40, 33, "RGBA", 6), (9, 70, "L", 4.5),
-                                                  (70, 64, "LA", 8)])]
+                                                  (70, 64, "LA", 8)])] + [codec.encode(tagged, quality=3)]
 
 
 def fix_crc(data: bytes) -> bytes:
@@ -65,7 +67,7 @@ def mutate(data: bytes, rng: np.random.Generator, fix: bool) -> bytes:
         i = rng.integers(len(d))
         del d[i:i + rng.integers(1, 17)]
     elif kind == 3:  # length, size and quality fields
-        offset = rng.choice([5, 9, 13, 19, 23, 27])
+        offset = rng.choice([5, 9, 13, 19, 22, 23, 26, 27])
         size = 2 if offset == 13 else 4
         value = int(rng.choice([0, 1, 2 ** 16, 2 ** 31, 2 ** 32 - 1, rng.integers(0, 2 ** 16)]))
         d[offset:offset + size] = (value % 2 ** (8 * size)).to_bytes(size, "little")
@@ -86,7 +88,7 @@ def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
     """A file with a valid checksum and hostile but consistent fields."""
     real = [container.read(o) for o in originals]
     donor = real[rng.integers(len(real))]
-    version = int(rng.choice([1, 2, 3, 3, 3]))  # the default model writes 3
+    version = int(rng.choice([1, 2, 3, 3, 3, 4, 4]))  # the default model writes 3, or 4 with metadata
     mode = int(rng.choice([0, 1, 2, 3, 3, 7]))
     side = lambda: int(rng.choice([1, 2, 63, 64, 65, 127, 200, 511, 512, 4096, 2 ** 20, 2 ** 32 - 1,  # noqa: E731
                                    rng.integers(1, 300)]))
@@ -94,7 +96,7 @@ def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
     quality = int(rng.choice([0, 999, 1000, 4000, 8000, 8001, 12000, 65535, rng.integers(1000, 9000)]))
     fingerprint = donor.header.fingerprint if rng.random() < 0.8 else rng.bytes(4)
     tile_units = int(rng.choice([1, 2, 3, 4, 255, 65535]))
-    sections = int(rng.choice([1, 1, 1, 2, 3, 16, 17, 255])) if version == 3 else 2
+    sections = int(rng.choice([1, 1, 1, 2, 3, 16, 17, 255])) if version >= 3 else 2
     la = 0
     alpha = b""
     if mode in (2, 3) or rng.random() < 0.05:
@@ -120,11 +122,26 @@ def build(originals: list[bytes], rng: np.random.Generator) -> bytes:
         body = head + z + y + alpha
     else:
         fields = (mode, w % 2 ** 32, h % 2 ** 32, quality, fingerprint, tile_units)
+        metadata = _metadata(rng) if version == 4 else b""
+        lm = len(metadata) if rng.random() < 0.9 else int(rng.choice([2 ** 24, 2 ** 24 + 1, 2 ** 32 - 1]))
         head = container.V2_HEADER.pack(container.MAGIC, 2, *fields, la) if version == 2 else \
-            container.V3_HEADER.pack(container.MAGIC, 3, *fields, sections, la)
+            container.V3_HEADER.pack(container.MAGIC, 3, *fields, sections, la) if version == 3 else \
+            container.V4_HEADER.pack(container.MAGIC, 4, *fields, sections, la, lm)
         index = b"".join(container.SECTION.pack(len(s)) for t in body_sections for s in t)
-        body = head + index + b"".join(s for t in body_sections for s in t) + alpha
+        body = head + index + b"".join(s for t in body_sections for s in t) + alpha + metadata
     return body + container.CRC.pack(zlib.crc32(body))
+
+
+def _metadata(rng: np.random.Generator) -> bytes:
+    """A metadata section: records of known, unknown and repeated tags, lengths that fit,
+    overrun or are cut short."""
+    out = b""
+    for _ in range(int(rng.integers(0, 4))):
+        tag = [b"ICCP", b"EXIF", b"XMP ", rng.bytes(4)][int(rng.integers(4))]
+        payload = rng.bytes(int(rng.integers(0, 40)))
+        length = len(payload) if rng.random() < 0.8 else int(rng.choice([len(payload) + 1, 2 ** 31, 2 ** 32 - 1]))
+        out += container.RECORD.pack(tag, length) + payload
+    return out[:int(rng.integers(len(out) + 1))] if rng.random() < 0.1 else out
 
 
 def _alarm(signum, frame):

@@ -76,7 +76,7 @@ def test_version_1_is_one_tile_for_the_whole_image():
     assert c.tiles == ((b"zzzz", b"yyyyyyyy"),) and c.alpha == b"aa" and c.header.quality == 4.5
 
 
-@pytest.mark.parametrize("version", [0, 4, 255])
+@pytest.mark.parametrize("version", [0, 5, 255])
 def test_unknown_versions_are_refused_in_one_line(version, tmp_path):
     from conftest import run_cli
     data = bytearray(container.write(container.Container(container.Header("RGB", 8, 8, 4.0, b"abcd", 64),

@@ -257,3 +257,17 @@ def test_jpeg_quality_and_quiet(sample_png, tmp_path):
     default = tmp_path / "default.jpg"
     assert run_cli("dcn", "decode", dcn, default).returncode == 0
     assert default.stat().st_size == sizes["95"]  # the documented default
+
+
+def test_verbose_reports_one_line_and_quiet_wins(sample_png, tmp_path):
+    dcn = tmp_path / "v.dcn"
+    r = run_cli("dcn", "encode", sample_png, dcn, "-q", "3", "-v")
+    assert r.returncode == 0 and r.stdout == ""
+    line = r.stderr.strip()
+    assert "\n" not in line and f"{dcn.stat().st_size} bytes" in line and "quality 3" in line
+    from codec.models.registry import default_model
+    assert "96x80 RGB" in line and "effort 0" in line and f"model {default_model().id}," in line
+    r = run_cli("dcn", "decode", dcn, tmp_path / "v.png", "--verbose")
+    assert r.returncode == 0 and f"{dcn.stat().st_size} bytes" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = run_cli("dcn", "decode", dcn, tmp_path / "q.png", "-v", "--quiet")
+    assert r.returncode == 0 and r.stderr == ""

@@ -16,4 +16,6 @@ ESCAPE_LENGTHS = 22  # bit lengths of an escaped value's excess: 0 .. 21
 
 QUALITY_SCALE = 1000  # the header stores round(quality * QUALITY_SCALE)
 FINGERPRINT_BYTES = 4  # the SHA-256 prefix of a model's decoder weights file
+# metadata records of version 4: Pillow's name of the item -> its 4-byte tag in the file
+METADATA_TAGS = {"icc_profile": b"ICCP", "exif": b"EXIF"}
 MAX_PIXELS = 2 ** 27  # default bound on the decoded image (134 MP); callers may raise it

@@ -1,4 +1,4 @@
-"""The .dcn container (formats/dcn.md describes it byte by byte): versions 1, 2 and 3.
+"""The .dcn container (formats/dcn.md describes it byte by byte): versions 1 to 4.
 
 All integers little-endian. A header, a tile index (each tile's section lengths), each
 tile's sections, the alpha section, then a CRC-32 of everything before it. Each tile's
@@ -10,18 +10,20 @@ The quality range and the fingerprint are checked against the model (models/regi
 """
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DCNError
-from .constants import MAGIC, MAX_PIXELS, MODES, QUALITY_SCALE, STRIDE, TILE_UNIT
-from .limits import MAX_SECTIONS, check_area
+from .constants import MAGIC, MAX_PIXELS, METADATA_TAGS, MODES, QUALITY_SCALE, STRIDE, TILE_UNIT
+from .limits import MAX_METADATA, MAX_SECTIONS, check_area
 
 V1_HEADER = struct.Struct("<3sBBIIH4sIII")  # magic, version, mode, w, h, quality, fingerprint, Lz, Ly, La
 V2_HEADER = struct.Struct("<3sBBIIH4sHI")  # magic, version, mode, w, h, quality, fingerprint, tile/64, La
 V3_HEADER = struct.Struct("<3sBBIIH4sHBI")  # as version 2, plus the number of sections per tile before La
-HEADERS = {1: V1_HEADER, 2: V2_HEADER, 3: V3_HEADER}
+V4_HEADER = struct.Struct("<3sBBIIH4sHBII")  # as version 3, plus Lm: the metadata section's length
+HEADERS = {1: V1_HEADER, 2: V2_HEADER, 3: V3_HEADER, 4: V4_HEADER}
+RECORD = struct.Struct("<4sI")  # a metadata record: tag, length
 VERSIONS = tuple(HEADERS)
 SECTION = struct.Struct("<I")  # one section length in the tile index
 CRC = struct.Struct("<I")
@@ -59,11 +61,12 @@ class Container:
     header: Header
     tiles: tuple[tuple[bytes, ...], ...]  # each tile's sections, row by row
     alpha: bytes = b""
+    metadata: dict = field(default_factory=dict)  # Pillow's name ("icc_profile", "exif") -> bytes
 
     def section_sizes(self, names: tuple[str, ...] = ()) -> dict:
         """Bytes of each part of the file; names: the model's names of the sections."""
         lengths = np.array([[len(s) for s in t] for t in self.tiles], np.int64).reshape(-1, self.header.sections)
-        return Index(self.header, lengths, len(self.alpha)).section_sizes(names)
+        return Index(self.header, lengths, len(self.alpha), len(pack_metadata(self.metadata))).section_sizes(names)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Index:
     header: Header
     lengths: np.ndarray  # (tiles, sections) section lengths, tiles row by row
     alpha: int  # length of the alpha section
+    metadata: int = 0  # length of the metadata section (version 4)
 
     def section_sizes(self, names: tuple[str, ...] = ()) -> dict:
         """Bytes of each part of the file; names: the model's names of the sections."""
@@ -80,26 +84,61 @@ class Index:
         sizes = {"header": self.header.size, "tile index": index}
         for i in range(self.header.sections):
             sizes[names[i] if i < len(names) else f"section {i}"] = int(self.lengths[:, i].sum())
-        return {**sizes, "alpha": self.alpha, "checksum": CRC.size}
+        sizes["alpha"] = self.alpha
+        if self.header.version >= 4:
+            sizes["metadata"] = self.metadata
+        return {**sizes, "checksum": CRC.size}
 
 
 def quantize_quality(quality: float) -> int:
     return round(quality * QUALITY_SCALE)
 
 
+def pack_metadata(items: dict) -> bytes:
+    """The metadata section: a record (tag, u32 length, bytes) per item, in METADATA_TAGS' order."""
+    return b"".join(RECORD.pack(tag, len(items[name])) + items[name]
+                    for name, tag in METADATA_TAGS.items() if items.get(name))
+
+
+def unpack_metadata(data: bytes) -> dict:
+    """The metadata section's items; records of unknown tags are skipped (a later version may add some)."""
+    names = {tag: name for name, tag in METADATA_TAGS.items()}
+    items, at = {}, 0
+    while at < len(data):
+        if at + RECORD.size > len(data):
+            raise DCNError("corrupt file: truncated metadata record")
+        tag, length = RECORD.unpack_from(data, at)
+        at += RECORD.size
+        if length > len(data) - at:
+            raise DCNError("corrupt file: a metadata record overruns its section")
+        if tag in names:
+            if names[tag] in items:
+                raise DCNError(f"corrupt file: two {tag.decode('latin-1')} metadata records")
+            items[names[tag]] = bytes(data[at:at + length])
+        at += length
+    return items
+
+
 def write(c: Container) -> bytes:
-    """Version 2 for two sections per tile (the files of every model-1 release), else version 3."""
+    """Version 2 for two sections per tile (the files of every model-1 release), version 4
+    when there is metadata, else version 3."""
     h = c.header
     rows, cols = h.grid
     if h.tile % TILE_UNIT or len(c.tiles) != rows * cols or any(len(t) != h.sections for t in c.tiles):
         raise ValueError("tile size, count or sections do not match the header")
     fields = (MODES.index(h.mode), h.width, h.height, quantize_quality(h.quality), h.fingerprint, h.tile // TILE_UNIT)
-    if h.sections == 2:
+    metadata = pack_metadata(c.metadata)
+    if len(metadata) > MAX_METADATA:
+        raise DCNError(f"metadata of {len(metadata)} bytes: at most {MAX_METADATA} fit in a file "
+                       "(--strip-metadata leaves it out)")
+    if metadata:
+        head = V4_HEADER.pack(MAGIC, 4, *fields, h.sections, len(c.alpha), len(metadata))
+    elif h.sections == 2:
         head = V2_HEADER.pack(MAGIC, 2, *fields, len(c.alpha))
     else:
         head = V3_HEADER.pack(MAGIC, 3, *fields, h.sections, len(c.alpha))
     parts = [head] + [SECTION.pack(len(s)) for t in c.tiles for s in t]
-    parts += [s for t in c.tiles for s in t] + [c.alpha]
+    parts += [s for t in c.tiles for s in t] + [c.alpha, metadata]
     body = b"".join(parts)
     return body + CRC.pack(zlib.crc32(body))
 
@@ -129,8 +168,10 @@ def peek_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
         tile, sections = max(-(-w // STRIDE), -(-h // STRIDE)) * STRIDE, 2
     elif version == 2:
         tile, sections, la = f[7] * TILE_UNIT, 2, f[8]
-    else:
+    else:  # 3 and 4
         tile, sections, la = f[7] * TILE_UNIT, f[8], f[9]
+        if version == 4 and f[10] > MAX_METADATA:
+            raise DCNError(f"corrupt file: a metadata section of {f[10]} bytes (at most {MAX_METADATA})")
         if not 1 <= sections <= MAX_SECTIONS:
             raise DCNError(f"corrupt file: {sections} sections per tile (1 to {MAX_SECTIONS})")
     if mode >= len(MODES):
@@ -153,7 +194,7 @@ def read_index(data: bytes, max_pixels: int = MAX_PIXELS) -> Index:
     allocated per tile beyond 8 bytes a section."""
     header = peek_header(data, max_pixels)
     version, f = _fields(data)
-    la = f[-1]
+    la, lm = (f[9], f[10]) if version == 4 else (f[-1], 0)
     if version == 1:
         lengths, index_end = np.array([f[7:9]], np.int64), header.size
     else:
@@ -164,13 +205,13 @@ def read_index(data: bytes, max_pixels: int = MAX_PIXELS) -> Index:
             raise DCNError(f"corrupt file: truncated ({len(data)} bytes, the tile index alone needs "
                            f"{index_end + CRC.size})")
         lengths = np.frombuffer(data, "<u4", count, header.size).astype(np.int64).reshape(-1, header.sections)
-    expected = index_end + int(lengths.sum()) + la + CRC.size
+    expected = index_end + int(lengths.sum()) + la + lm + CRC.size
     if expected != len(data):
         what = "truncated" if len(data) < expected else "has trailing data"
         raise DCNError(f"corrupt file: {what} ({len(data)} bytes, header says {expected})")
     if zlib.crc32(memoryview(data)[:-CRC.size]) != CRC.unpack_from(data, len(data) - CRC.size)[0]:
         raise DCNError("corrupt file: checksum mismatch")
-    return Index(header, lengths, la)
+    return Index(header, lengths, la, lm)
 
 
 def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
@@ -181,4 +222,10 @@ def read(data: bytes, max_pixels: int = MAX_PIXELS) -> Container:
     s = index.header.sections
     tiles = tuple(tuple(data[a:b] for a, b in cuts[k:k + s]) for k in range(0, len(cuts), s))
     end = int(ends[-1])
-    return Container(index.header, tiles, bytes(data[end:end + index.alpha]))
+    return Container(index.header, tiles, bytes(data[end:end + index.alpha]), read_metadata(data, index))
+
+
+def read_metadata(data: bytes, index: Index) -> dict:
+    """The items of a file's metadata section (it lies just before the checksum)."""
+    end = len(data) - CRC.size
+    return unpack_metadata(memoryview(data)[end - index.metadata:end])

@@ -11,6 +11,7 @@ from ..errors import DCNError
 from .constants import MAX_PIXELS, STRIDE
 
 MAX_SECTIONS = 16  # sections per coding tile a version-3 file may declare
+MAX_METADATA = 2 ** 24  # bytes of a version-4 file's metadata section (ICC profiles and EXIF are far smaller)
 MAX_BYTES_PER_PIXEL = 4  # 32 bpp: no .dcn file of a model comes near it (the top level is ~2 bpp)
 
 
@@ -29,7 +30,7 @@ def check_area(width: int, height: int, max_pixels: int = MAX_PIXELS, name: str 
 
 def max_file_bytes(max_pixels: int = MAX_PIXELS) -> int:
     """The largest .dcn file read for a pixel limit (a larger one is refused before reading)."""
-    return MAX_BYTES_PER_PIXEL * max_pixels + 2 ** 20
+    return MAX_BYTES_PER_PIXEL * max_pixels + 2 ** 20 + MAX_METADATA
 
 
 def read_bounded(f, limit: int, name: str) -> bytes:

@@ -1,14 +1,17 @@
 """Image input and output: every Pillow mode mapped onto what the codec stores
 (RGB or grey pixels, plus an optional lossless alpha plane).
 
-Policies: EXIF orientation is applied; palette, CMYK, 1-bit and other modes are converted
+Policies: EXIF orientation is applied (and the tag dropped from the EXIF that is kept);
+the ICC profile and EXIF are kept, except an ICC profile of a colour space the pixels are
+converted out of (CMYK, LAB, ...), which is dropped with a warning; palette, CMYK, 1-bit and other modes are converted
 to RGB/L (palette transparency becomes alpha); 16- and 32-bit images are reduced to 8 bits
 with a warning; animated images use their first frame, with a warning.
 """
 import io
+import os
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ class Picture:
     rgb: np.ndarray
     mode: str  # "L", "RGB", "LA" or "RGBA"
     alpha: np.ndarray | None = None
+    metadata: dict = field(default_factory=dict)  # "icc_profile", "exif" -> bytes, as Pillow names them
 
     @property
     def size(self) -> tuple[int, int]:
@@ -95,9 +99,22 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 
 def to_picture(im: Image.Image) -> Picture:
     try:
-        ImageOps.exif_transpose(im, in_place=True)  # in place: no second copy of a large image
+        ImageOps.exif_transpose(im, in_place=True)  # in place: no second copy of a large image; drops the tag
     except Exception:  # a malformed EXIF block is not worth refusing the image for
         pass
+    metadata = {k: bytes(im.info[k]) for k in ("icc_profile", "exif")
+                if isinstance(im.info.get(k), (bytes, bytearray)) and im.info[k]}
+    if "icc_profile" in metadata and im.mode not in ("L", "LA", "RGB", "RGBA", "P", "PA", "1", "I;16", "I;16B",
+                                                     "I;16L", "I;16N", "I", "F"):
+        warnings.warn(f"the ICC profile of a {im.mode} image does not describe the converted pixels: dropped",
+                      stacklevel=3)
+        del metadata["icc_profile"]
+    picture = _pixels(im)
+    picture.metadata = metadata
+    return picture
+
+
+def _pixels(im: Image.Image) -> Picture:
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif im.mode == "PA":
@@ -124,6 +141,24 @@ def to_picture(im: Image.Image) -> Picture:
     return Picture(np.ascontiguousarray(a), "RGB")
 
 
+def image_source(image):
+    """What codec.encode takes, as load_picture takes it: a path, a file object or a PIL
+    image; bytes become a file object, a uint8 array a PIL image. Another type: TypeError."""
+    if isinstance(image, (str, Path, Image.Image)) or hasattr(image, "read"):
+        return image
+    if isinstance(image, os.PathLike):
+        return Path(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(image))
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+            raise TypeError(f"a NumPy image must be uint8, H x W, H x W x 3 or H x W x 4; got {image.dtype} "
+                            f"{' x '.join(map(str, image.shape))}")
+        return Image.fromarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+    raise TypeError(f"codec.encode takes a path, the bytes of an image file, a binary file object, a PIL image "
+                    f"or a uint8 NumPy array, not {type(image).__name__}")
+
+
 def load_picture(source, max_pixels: int) -> Picture:
     name = str(source) if isinstance(source, (str, Path)) else "input"
     try:
@@ -140,17 +175,18 @@ def load_picture(source, max_pixels: int) -> Picture:
         raise DCNError(f"{name}: damaged or unsupported image ({type(exc).__name__}: {exc})") from None
 
 
-def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None) -> Image.Image:
-    """Decoded pixels back to a Pillow image of the original mode."""
+def to_image(rgb: np.ndarray, mode: str, alpha: np.ndarray | None = None, metadata: dict | None = None) -> Image.Image:
+    """Decoded pixels back to a Pillow image of the original mode, its metadata in .info
+    (where Pillow's writers look for it)."""
     if mode in ("L", "LA"):
         grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
-        base = Image.fromarray(grey)
+        image = Image.fromarray(grey)
     else:
-        base = Image.fromarray(rgb)
-    if alpha is None:
-        return base
-    bands = base.split() + (Image.fromarray(alpha),)
-    return Image.merge(mode, bands)
+        image = Image.fromarray(rgb)
+    if alpha is not None:
+        image = Image.merge(mode, image.split() + (Image.fromarray(alpha),))
+    image.info.update(metadata or {})
+    return image
 
 
 def output_format(path: Path, name: str | None = None) -> str:
@@ -176,8 +212,11 @@ def image_bytes(im: Image.Image, path: Path, fmt: str | None = None, jpeg_qualit
     fmt = fmt or output_format(path)
     if fmt == "JPEG" and im.mode in ("LA", "RGBA"):
         raise DCNError(f"{path}: JPEG cannot store the alpha channel; use .png")
+    options = {k: v for k, v in im.info.items() if k in ("icc_profile", "exif")}  # formats without them ignore them
+    if fmt == "JPEG":
+        options["quality"] = jpeg_quality
     try:
-        im.save(buf, format=fmt, **({"quality": jpeg_quality} if fmt == "JPEG" else {}))
+        im.save(buf, format=fmt, **options)
     except (OSError, ValueError, KeyError) as exc:
         raise DCNError(f"{path}: cannot write {fmt} ({exc})") from None
     return buf.getvalue()

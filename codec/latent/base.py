@@ -32,9 +32,20 @@ class LatentCodec(ABC):
         """Move the float networks that latent() runs; called once before the tiles run in parallel."""
 
     @abstractmethod
-    def quantize(self, y: torch.Tensor) -> TileSymbols:
-        """A tile's latent after the gains, (1, M, 4h, 4w) float32 on the CPU -> its symbols
-        (table choices may be left out: write() computes what it lacks). Encoder side."""
+    def hyper_symbols(self, y: torch.Tensor) -> np.ndarray:
+        """A tile's latent after the gains, (1, M, 4h, 4w) float32 on the CPU -> its z, the
+        integer side information (N, h, w) that quantize() codes by default. Encoder side."""
+
+    @abstractmethod
+    def quantize(self, y: torch.Tensor, z: np.ndarray | None = None) -> TileSymbols:
+        """A tile's latent after the gains -> its symbols, with side information z (None:
+        hyper_symbols(y)); table choices may be left out: write() computes what it lacks. Encoder side."""
+
+    @abstractmethod
+    def entropy_parameters(self, y: torch.Tensor, z: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """The mean (float64) and table index of every element of a tile's y, (M, 4h, 4w),
+        exactly as quantize(y, z) codes them: what an encoder that optimises y for its
+        rate (pipeline/refine.py) holds fixed between steps. Encoder side."""
 
     @abstractmethod
     def write(self, tile: TileSymbols) -> tuple[bytes, ...]:

@@ -94,19 +94,31 @@ class CheckerboardCodec(LatentCodec):
         indices = np.where(mask, self._table(scales), self._table(scales + d_scale))
         return indices, d_mean.masked_fill(torch.from_numpy(mask.copy()), 0) * 2.0 ** -self.context.scale_frac
 
-    def quantize(self, y: torch.Tensor) -> TileSymbols:
+    def hyper_symbols(self, y: torch.Tensor) -> np.ndarray:
+        return self.hyper.hyper_symbols(y)
+
+    def quantize(self, y: torch.Tensor, z: np.ndarray | None = None) -> TileSymbols:
+        z = self.hyper.hyper_symbols(y) if z is None else z
+        centred, first, mask, indices, d_mean = self._passes(y, z)
+        residual = torch.round(centred - d_mean[None]).clamp_(-MAX_ABS, MAX_ABS)[0].numpy()
+        y_int = np.where(mask, first, residual).astype(np.int32)
+        return {"z": z, "y": y_int, "indices": indices, "mean": d_mean}
+
+    def entropy_parameters(self, y: torch.Tensor, z: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        centred, _, _, indices, d_mean = self._passes(y, z)
+        return (y.double() - centred)[0] + d_mean, indices
+
+    def _passes(self, y: torch.Tensor, z: np.ndarray):
+        """y centred on the hyperprior's means, the anchors' symbols, the anchor mask, and
+        the second pass's table indices and mean corrections."""
         h = self.hyper
-        z = torch.round(h.hyper_analysis(y)).clamp(-MAX_ABS, MAX_ABS)
-        means = h.mean_net(z).double()
-        z_int = z[0].numpy().astype(np.int32)
+        means = h.mean_net(torch.from_numpy(z).float()[None]).double()
         mask = anchors(h.m, *y.shape[-2:])
         centred = y.double() - means
         first = np.where(mask, torch.round(centred).clamp_(-MAX_ABS, MAX_ABS)[0].numpy(), 0)
-        scales = h.scale_net.fixed_point_scales(z_int)
+        scales = h.scale_net.fixed_point_scales(z)
         indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
-        residual = torch.round(centred - d_mean[None]).clamp_(-MAX_ABS, MAX_ABS)[0].numpy()
-        y_int = np.where(mask, first, residual).astype(np.int32)
-        return {"z": z_int, "y": y_int, "indices": indices, "mean": d_mean}
+        return centred, first, mask, indices, d_mean
 
     def write(self, tile: TileSymbols) -> tuple[bytes]:
         z, y, indices = tile["z"], tile["y"], tile["indices"]

@@ -13,7 +13,7 @@ from ..entropy import ans
 from ..entropy.tables import ScaleSpec, TableSet
 from ..format.constants import MAX_ABS, Z_TO_Y
 from ..nets.intnet import IntegerScaleNet
-from ..nets.layers import sub_state
+from ..nets.layers import frozen, sub_state
 from ..nets.synthesis import HyperSynthesis
 from .base import LatentCodec, TileSymbols
 from ..format.sections import SECTION_NAMES
@@ -32,6 +32,7 @@ class HyperpriorCodec(LatentCodec):
     scale_net: IntegerScaleNet
     y_tables: TableSet
     z_tables: TableSet
+    spec: ScaleSpec = ScaleSpec()  # the Gaussian scale of each y table
     hyper_analysis: torch.nn.Module | None = None  # encoder side only
 
     kind = "hyperprior"
@@ -45,25 +46,31 @@ class HyperpriorCodec(LatentCodec):
         mean_net = HyperSynthesis(n, m)
         mean_net.load_state_dict(sub_state(tensors, "h_s_mean"))
         scales = ScaleSpec.from_json(meta.get("scales"))
-        return cls(n, m, mean_net.eval(), IntegerScaleNet.from_state_dict(tensors, scales.thresholds()),
-                   TableSet.from_tensors(tensors, "y_tables"), TableSet.from_tensors(tensors, "z_tables"))
+        return cls(n, m, frozen(mean_net), IntegerScaleNet.from_state_dict(tensors, scales.thresholds()),
+                   TableSet.from_tensors(tensors, "y_tables"), TableSet.from_tensors(tensors, "z_tables"), scales)
 
     def with_encoder(self, tensors: dict, meta: dict) -> "HyperpriorCodec":
         from ..nets.analysis import HyperAnalysis  # the decoder never needs it
         hyper = HyperAnalysis(self.n, self.m)
         hyper.load_state_dict(sub_state(tensors, "h_a"))
-        return replace(self, hyper_analysis=hyper.eval())
+        return replace(self, hyper_analysis=frozen(hyper))
 
     def to(self, device: torch.device, dtype: torch.dtype) -> "HyperpriorCodec":
         self.mean_net.to(device, dtype)
         return self
 
-    def quantize(self, y: torch.Tensor) -> TileSymbols:
+    def hyper_symbols(self, y: torch.Tensor) -> np.ndarray:
         """The hyper networks see this tile only, so that the tile decodes on its own."""
-        z = torch.round(self.hyper_analysis(y)).clamp(-MAX_ABS, MAX_ABS)
-        means = self.mean_net(z)
+        return torch.round(self.hyper_analysis(y)).clamp(-MAX_ABS, MAX_ABS)[0].numpy().astype(np.int32)
+
+    def quantize(self, y: torch.Tensor, z: np.ndarray | None = None) -> TileSymbols:
+        z = self.hyper_symbols(y) if z is None else z
+        means = self.mean_net(torch.from_numpy(z).float()[None])
         residual = torch.round(y - means).clamp_(-MAX_ABS, MAX_ABS)
-        return {"z": z[0].numpy().astype(np.int32), "y": residual[0].numpy().astype(np.int32)}
+        return {"z": z, "y": residual[0].numpy().astype(np.int32)}
+
+    def entropy_parameters(self, y: torch.Tensor, z: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        return self.mean_net(torch.from_numpy(z).float()[None])[0].double(), self.scale_net.indices(z)
 
     def write(self, tile: TileSymbols) -> tuple[bytes, bytes]:
         z = tile["z"]

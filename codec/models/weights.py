@@ -17,7 +17,7 @@ from safetensors.torch import load as load_bytes
 from ..errors import DCNError
 from ..latent import KINDS, LatentCodec
 from .files import DECODER_FILE, ENCODER_FILE, default_dir, fingerprint  # noqa: F401  (re-exported)
-from ..nets.layers import sub_state
+from ..nets.layers import frozen, sub_state
 from ..nets.synthesis import Synthesis, for_decoding
 from .quality import DEFAULT_LAMBDA, LAMBDAS
 
@@ -85,7 +85,7 @@ def load_decoder(model) -> Decoder:
     synthesis = Synthesis(n, m, meta.get("act", "gdn"))
     synthesis.load_state_dict(sub_state(tensors, "g_s"))
     lambdas = tuple(json.loads(meta["lambdas"])) if "lambdas" in meta else LAMBDAS
-    return Decoder(model, latent_codec(tensors, meta), for_decoding(synthesis), tensors["log_inv_gain"],
+    return Decoder(model, latent_codec(tensors, meta), frozen(for_decoding(synthesis)), tensors["log_inv_gain"],
                    fingerprint(raw), lambdas)
 
 
@@ -100,4 +100,4 @@ def load_encoder(model) -> Encoder:
     n, m = int(meta["n"]), int(meta["m"])
     analysis = Analysis(n, m, meta.get("act", "gdn"))
     analysis.load_state_dict(sub_state(tensors, "g_a"))
-    return Encoder(dec, analysis.eval(), tensors["log_gain"], dec.latent.with_encoder(tensors, meta))
+    return Encoder(dec, frozen(analysis), tensors["log_gain"], dec.latent.with_encoder(tensors, meta))

@@ -84,6 +84,12 @@ class SubpixelDeconv(nn.Module):
         return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, padding=1), 2)
 
 
+def frozen(module: nn.Module) -> nn.Module:
+    """A shipped network: evaluation mode, no gradients for its weights (an encoder that
+    refines its latent differentiates through it, never into it)."""
+    return module.eval().requires_grad_(False)
+
+
 def sub_state(tensors: dict, prefix: str) -> dict:
     """The state dict of one network inside a weights file's tensors (keys PREFIX.*)."""
     return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}

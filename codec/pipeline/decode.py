@@ -19,7 +19,7 @@ from ..models.quality import MIN_QUALITY, interpolate
 from ..models.registry import by_fingerprint
 from ..models.weights import Decoder, load_decoder
 from ..nets.blocks import DECODE_BLOCK, blockwise, parallel_map
-from .device import resolve
+from .device import resolve, within_memory
 from .geometry import tile_boxes
 
 
@@ -81,8 +81,9 @@ def synthesize(latents: Latents, dec: Decoder, quality: float, width: int, heigh
         if device.type == "cpu":
             x = blockwise(run, y_hat, max(1, block // 16), SYNTHESIS_MARGIN, Fraction(16),
                           progress="decode" if progress else "")
-        else:
-            x = run(y_hat)
+        else:  # blocks as large as the GPU's memory allows: a whole 24 MP image would not fit
+            x = within_memory(lambda b: blockwise(run, y_hat, b // 16, SYNTHESIS_MARGIN, Fraction(16), workers=1),
+                              device, max(block, GPU_BLOCK))
         return x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy()
 
 
@@ -97,4 +98,4 @@ def decode(data: bytes, device: str = "auto", max_pixels: int = MAX_PIXELS, weig
     latents = decode_latents(c, dec)
     alpha = decode_alpha(c.alpha, h.width, h.height) if h.has_alpha else None
     rgb = synthesize(latents, dec, h.quality, h.width, h.height, resolve(device), dtype, block, progress)
-    return to_image(rgb, h.mode, alpha)
+    return to_image(rgb, h.mode, alpha, c.metadata)

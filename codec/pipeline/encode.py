@@ -16,7 +16,8 @@ from ..models.quality import check_quality, interpolate
 from ..models.registry import find
 from ..models.weights import Encoder, load_encoder
 from ..nets.blocks import ENCODE_BLOCK, blockwise, parallel_map
-from .device import resolve
+from .device import resolve, within_memory
+from .effort import DEFAULT_EFFORT, check_effort
 from .geometry import tile_boxes
 
 CODING_TILE = 128  # pixels: the training crop, so the hyper networks see what they were trained on (bench/results/tiling-rate-*)
@@ -39,7 +40,8 @@ def analyse(rgb: np.ndarray, enc: Encoder, device: torch.device, block: int = EN
     if device.type == "cpu":
         return blockwise(run, x, block, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE,
                          progress="encode" if progress else "")
-    return run(x).cpu()
+    return within_memory(lambda b: blockwise(run, x, b, ANALYSIS_MARGIN, Fraction(1, 16), workers=1,
+                                             stride=STRIDE), device).cpu()
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Analysed:
     picture: Picture
     y: torch.Tensor  # before gains
     alpha: bytes
+    metadata: dict  # what the file keeps: the picture's ICC profile and EXIF, or nothing
     enc: Encoder
     device: torch.device
     tile: int  # coding tile in pixels, written to the header
@@ -59,9 +62,10 @@ class Analysed:
 
 
 def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=None, tile: int = CODING_TILE,
-            progress: bool = False) -> Analysed:
+            progress: bool = False, strip_metadata: bool = False) -> Analysed:
     """Load and analyse an image once, for one or several qualities. model: a registered
-    name ("hyperprior-64-128@3"), a folder of weights, or None for the default."""
+    name ("hyperprior-64-128@3"), a folder of weights, or None for the default;
+    strip_metadata: leave the ICC profile and EXIF out of the file."""
     dev = resolve(device)
     if tile < TILE_UNIT or tile % TILE_UNIT or tile > TILE_UNIT * 0xFFFF:  # the header holds tile / 64 in 16 bits
         raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, {TILE_UNIT} to {TILE_UNIT * 0xFFFF}")
@@ -70,7 +74,8 @@ def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=Non
         raise DCNError(f"tile size {tile}: model {enc.decoder.model.id} codes tiles of at most {enc.latent.max_tile} px")
     pic = load_picture(image, max_pixels)
     alpha = encode_alpha(pic.alpha) if pic.alpha is not None else b""
-    return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_BLOCK, progress), alpha, enc, dev, tile)
+    return Analysed(pic, analyse(pic.rgb, enc, dev, ENCODE_BLOCK, progress), alpha,
+                    {} if strip_metadata else pic.metadata, enc, dev, tile)
 
 
 def header_for(a: Analysed, quality: float) -> container.Header:
@@ -79,8 +84,12 @@ def header_for(a: Analysed, quality: float) -> container.Header:
 
 
 @torch.no_grad()
-def quantize(a: Analysed, quality: float) -> Latents:
-    """The symbols of every coding tile at a quality (nothing entropy-coded yet)."""
+def quantize(a: Analysed, quality: float, effort: int = 0, progress: bool = False) -> Latents:
+    """The symbols of every coding tile at a quality (nothing entropy-coded yet), the
+    latent refined for this image first at an effort above 0 (refine.py)."""
+    if effort:
+        from .refine import refine
+        return refine(a, quality, effort, progress)
     boxes = tile_boxes(header_for(a, quality))
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
     codec = a.enc.latent.to("cpu", torch.float32)  # the hyper networks are small: always on the CPU
@@ -95,7 +104,7 @@ def quantize(a: Analysed, quality: float) -> Latents:
 def write(a: Analysed, quality: float, latents: Latents) -> bytes:
     """The file of a quality's latents (from quantize at that quality)."""
     sections = parallel_map(a.enc.latent.write, latents.tiles)
-    return container.write(container.Container(header_for(a, quality), tuple(sections), a.alpha))
+    return container.write(container.Container(header_for(a, quality), tuple(sections), a.alpha, a.metadata))
 
 
 def header_quality(quality: float, max_quality: float) -> float:
@@ -104,10 +113,13 @@ def header_quality(quality: float, max_quality: float) -> float:
 
 
 def encode(image, quality: float | None = None, device: str = "auto", max_pixels: int = MAX_PIXELS,
-           model=None, tile: int = CODING_TILE, progress: bool = False) -> bytes:
+           model=None, tile: int = CODING_TILE, progress: bool = False, effort: int = DEFAULT_EFFORT,
+           strip_metadata: bool = False) -> bytes:
     """Encode a path, file object or Pillow image at a quality (1 to the model's top level;
-    None: the model's default, its lambda-0.013 level); returns .dcn bytes."""
+    None: the model's default, its lambda-0.013 level) and an effort (effort.py); returns .dcn
+    bytes, with the image's ICC profile and EXIF unless strip_metadata."""
+    check_effort(effort)
     enc = load_encoder(find(model))
     quality = header_quality(enc.decoder.default_quality if quality is None else quality, enc.decoder.max_quality)  # before the analysis: a bad quality fails fast
-    a = prepare(image, device, max_pixels, enc.decoder.model, tile, progress)
-    return write(a, quality, quantize(a, quality))
+    a = prepare(image, device, max_pixels, enc.decoder.model, tile, progress, strip_metadata)
+    return write(a, quality, quantize(a, quality, effort, progress))

@@ -167,14 +167,21 @@ class PsnrCurve:
         return (lo + hi) / 2
 
 
-def to_size(a: Analysed, max_bytes: int, best_effort: bool = False) -> tuple[bytes, float]:
-    """The largest quality whose file fits in max_bytes."""
-    def measure(q):
-        data = write(a, q, quantize(a, q))
-        return math.log(len(data)), data
+def to_size(a: Analysed, max_bytes: int, best_effort: bool = False, effort: int = 0,
+            progress: bool = False) -> tuple[bytes, float]:
+    """The largest quality whose file fits in max_bytes (at an effort above 0: found without
+    refinement first, then refined from there: usually one to three refined encodes)."""
+    def measure(effort):
+        def at(q):
+            data = write(a, q, quantize(a, q, effort, progress and effort > 0))
+            return math.log(len(data)), data
+        return at
 
-    (q, _, data), met = _search(measure, math.log(max_bytes), True, -math.log(0.99),
-                                   predict=secant(0.35), start=4.5, top=a.dec.max_quality)
+    (q, _, data), met = _search(measure(0), math.log(max_bytes), True, -math.log(0.99),
+                                predict=secant(0.35), start=4.5, top=a.dec.max_quality)
+    if effort:
+        (q, _, data), met = _search(measure(effort), math.log(max_bytes), True, -math.log(0.99),
+                                    predict=secant(0.35), start=q, top=a.dec.max_quality)
     size = len(data)
     if not met:
         _unmet(f"the smallest file (quality {q:g}) is {size} bytes, more than the {max_bytes}-byte target",
@@ -187,12 +194,12 @@ def psnr_at(a: Analysed, quality: float) -> float:
     return probe_psnr(a, quality)[0]
 
 
-def probe_psnr(a: Analysed, quality: float) -> tuple[float, Latents]:
+def probe_psnr(a: Analysed, quality: float, effort: int = 0, progress: bool = False) -> tuple[float, Latents]:
     """PSNR of the image decoded at a quality, and its latents; the symbols suffice for the
     pixels, so nothing is entropy-coded (until the search has its answer)."""
     pic = a.picture
     w, h = pic.size
-    latents = quantize(a, quality)
+    latents = quantize(a, quality, effort, progress)
     rgb = synthesize(latents, a.dec, quality, w, h, a.device, block=PROBE_BLOCK)
     if pic.mode in ("L", "LA"):
         grey = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
@@ -200,12 +207,18 @@ def probe_psnr(a: Analysed, quality: float) -> tuple[float, Latents]:
     return psnr_rgb(rgb, pic.rgb), latents
 
 
-def to_psnr(a: Analysed, target_db: float, best_effort: bool = False) -> tuple[bytes, float, float]:
-    """The smallest quality whose decoded image reaches target_db PSNR."""
+def to_psnr(a: Analysed, target_db: float, best_effort: bool = False, effort: int = 0,
+            progress: bool = False) -> tuple[bytes, float, float]:
+    """The smallest quality whose decoded image reaches target_db PSNR (at an effort above
+    0: found without refinement first, then refined from there)."""
     floor = target_db + PSNR_MARGIN
     (q, p, latents), met = _search(lambda q: probe_psnr(a, q), floor, False, PSNR_TOLERANCE - PSNR_MARGIN,
                                    PsnrCurve.predict, start=PsnrCurve.start(target_db + PSNR_TOLERANCE / 2),
                                    top=a.dec.max_quality)
+    if effort:
+        (q, p, latents), met = _search(lambda q: probe_psnr(a, q, effort, progress), floor, False,
+                                       PSNR_TOLERANCE - PSNR_MARGIN, PsnrCurve.predict, start=q,
+                                       top=a.dec.max_quality)
     if not met:
         _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
     return write(a, q, latents), q, p
@@ -218,9 +231,12 @@ def _unmet(message: str, best_effort: bool) -> None:
 
 
 def encode_to_target(image, target_size: int | None = None, target_bpp: float | None = None,
-                     target_psnr: float | None = None, best_effort: bool = False, **options) -> tuple[bytes, dict]:
+                     target_psnr: float | None = None, best_effort: bool = False, effort: int = 0,
+                     **options) -> tuple[bytes, dict]:
     """Exactly one target; returns the file and what it achieved (quality, bytes, bpp, psnr)."""
+    from .effort import check_effort
     from .encode import prepare
+    check_effort(effort)
     if sum(t is not None for t in (target_size, target_bpp, target_psnr)) != 1:
         raise DCNError("give exactly one of target size, target bpp and target PSNR")
     for name, value in (("target size", target_size), ("target bpp", target_bpp), ("target PSNR", target_psnr)):
@@ -230,11 +246,11 @@ def encode_to_target(image, target_size: int | None = None, target_bpp: float | 
     w, h = a.picture.size
     info = {}
     if target_psnr is not None:
-        data, q, info["psnr"] = to_psnr(a, target_psnr, best_effort)
+        data, q, info["psnr"] = to_psnr(a, target_psnr, best_effort, effort, options.get("progress", False))
     else:
         max_bytes = target_size if target_size is not None else int(target_bpp * w * h / 8)
         if max_bytes < 1:
             raise DCNError("the target is smaller than one byte")
-        data, q = to_size(a, max_bytes, best_effort)
+        data, q = to_size(a, max_bytes, best_effort, effort, options.get("progress", False))
     info.update(quality=q, bytes=len(data), bpp=8 * len(data) / (w * h))
     return data, info

@@ -216,10 +216,10 @@ def _convert_reporting(job: Job, *args) -> Outcome:
     return convert(job, *args)
 
 
-def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, targets: dict | None = None,
+def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, options: dict | None = None,
             model=None, settings: dict | None = None) -> Outcome:
     """One file; runs in a worker process, where the model stays loaded between files.
-    targets: target_size / target_bpp / target_psnr / best_effort for rate control;
+    options: the encoder's effort, and target_size / target_bpp / target_psnr / best_effort for rate control;
     settings: what the output's record says it was made with (None: no record)."""
     from ..files import atomic_write
     try:
@@ -228,7 +228,7 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, tar
             import codec
             from ..format import container
             data = codec.encode(job.src, quality, device=device, max_pixels=max_pixels, model=model,
-                                **(targets or {}))
+                                **(options or {}))
             header = container.peek_header(data, max_pixels=2 ** 62)
             pixels = header.width * header.height
         else:
@@ -275,7 +275,7 @@ def _pool_run(jobs: list[Job], workers: int, threads: int, args: tuple, record) 
 
 
 def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: int, workers: int,
-        targets: dict | None = None, model=None, progress: bool = True, settings: dict | None = None) -> Summary:
+        options: dict | None = None, model=None, progress: bool = True, settings: dict | None = None) -> Summary:
     from tqdm import tqdm
     summary = Summary()
     start = time.perf_counter()
@@ -291,7 +291,7 @@ def run(jobs_list: list[Job], to: str, quality: float, device: str, max_pixels: 
             summary.failed.append((o.job.rel, o.error))
         bar.update(1)
 
-    args = (to, quality, device, max_pixels, targets, model, settings)
+    args = (to, quality, device, max_pixels, options, model, settings)
     if workers <= 1:
         for job in jobs_list:
             record(convert(job, *args))

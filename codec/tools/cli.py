@@ -13,6 +13,11 @@ import typer
 from ..console import user_errors
 from ..errors import DCNError
 
+DEFAULT_EFFORT, MAX_EFFORT = 0, 3  # codec/pipeline/effort.py's (not imported: --help stays light); a test checks
+EFFORT_HELP = ("Encoder effort, 0 to 3: time spent refining the latent for this image, for smaller files at the "
+               "same quality (0: none; 3: about a minute for a Kodak image; see the README's table). Any decoder "
+               "reads the result.")
+METADATA_NAMES = {"icc_profile": "ICC profile", "exif": "EXIF"}
 MAX_PIXELS_HELP = "Refuse images larger than this many pixels (counted padded to multiples of 64)."
 DEFAULT_MAX_PIXELS = 2 ** 27
 
@@ -110,6 +115,10 @@ def encode_command(
     target_bpp: Optional[float] = typer.Option(None, help="Largest file within this many bits per pixel."),
     target_psnr: Optional[float] = typer.Option(None, help="Smallest file that reaches this PSNR (dB)."),
     best_effort: bool = typer.Option(False, help="If a target cannot be met, write the closest file and warn."),
+    effort: int = typer.Option(DEFAULT_EFFORT, "--effort", "-e", min=0, max=MAX_EFFORT,
+                               help=EFFORT_HELP),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Leave the ICC profile and EXIF out of "
+                                        "the file (kept by default and written back on decode)."),
     model: Optional[str] = typer.Option(None, help="Model to encode with: a released model's name (see "
                                                    "`dcn models`; default: the newest) or a folder of weights."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -117,20 +126,26 @@ def encode_command(
                                        "on their own. The default matches the training crops (see bench/README.md)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No warnings, no progress and no report; errors only."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written: size, quality, bpp, "
+                                                                 "model, effort, time (on stderr)."),
 ):
     """Encode an image to a .dcn file, at a quality or to a size, bpp or PSNR target."""
     import io
+    import time
+    start = time.perf_counter()
     if quiet:
         import warnings
         warnings.simplefilter("ignore")
     output = one_output(output, output_option)
     check_output(input, output)
+    check_targets(quality, target_size, target_bpp, target_psnr)
     source = input
     if is_stdio(input):
         from ..format.limits import max_file_bytes
         source = io.BytesIO(read_stdin(2 * max_file_bytes(max_pixels)))  # 8 bytes a pixel: 16-bit RGBA
     options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile),
-                   progress=progress_wanted() and not quiet, model=model)
+                   progress=progress_wanted() and not quiet, model=model, effort=effort,
+                   strip_metadata=strip_metadata)
     if target_size is None and target_bpp is None and target_psnr is None:
         from ..pipeline.encode import encode
         data = encode(source, quality, **options)
@@ -142,6 +157,30 @@ def encode_command(
             typer.echo(f"quality {info['quality']:g}: {info['bytes']} bytes, {info['bpp']:.4f} bpp"
                        + (f", {info['psnr']:.2f} dB" if "psnr" in info else ""), err=is_stdio(output))
     write_output(output, data)
+    if verbose and not quiet:
+        report(input, output, data, time.perf_counter() - start, f", effort {effort}")
+
+
+def check_targets(quality, *targets) -> None:
+    """A quality and a target together: one of them would be ignored."""
+    given = sum(t is not None for t in targets)
+    if given > 1:
+        raise DCNError("give one target: --target-size, --target-bpp or --target-psnr")
+    if given and quality is not None:
+        raise DCNError("give --quality or a target (--target-size, --target-bpp, --target-psnr), not both")
+
+
+def report(source: Path, output: Path, data: bytes, seconds: float, extra: str = "") -> None:
+    """-v: one line on stderr about the .dcn file that was read or written."""
+    from ..format import container
+    from ..models.registry import by_fingerprint
+    h = container.peek_header(data, max_pixels=2 ** 62)
+    try:
+        model = by_fingerprint(h.fingerprint).id
+    except DCNError:
+        model = h.fingerprint.hex()
+    typer.echo(f"{source} -> {output}: {h.width}x{h.height} {h.mode}, quality {h.quality:g}, {len(data)} bytes, "
+               f"{8 * len(data) / (h.width * h.height):.4f} bpp, model {model}{extra}, {seconds:.2f} s", err=True)
 
 
 @user_errors
@@ -156,13 +195,17 @@ def decode_command(
     jpeg_quality: int = typer.Option(95, "--jpeg-quality", min=1, max=100,
                                      help="Quality when writing JPEG (1-100)."),
     quiet: bool = typer.Option(False, "--quiet", help="No warnings and no progress; errors only."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was decoded: size, quality, bpp, "
+                                                                 "model, time (on stderr)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
                                                              "(bounds memory; --tile is its old name)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
+    import time
     from ..image.io import image_bytes, output_format
+    start = time.perf_counter()
     if quiet:
         import warnings
         warnings.simplefilter("ignore")
@@ -176,6 +219,8 @@ def decode_command(
     image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block),
                    progress=progress_wanted() and not quiet)
     write_output(output, image_bytes(image, output, fmt, jpeg_quality))
+    if verbose and not quiet:
+        report(input, output, data, time.perf_counter() - start)
 
 
 @user_errors
@@ -203,6 +248,8 @@ def info_command(file: Path = typer.Argument(..., help="The .dcn file to describ
     typer.echo(f"format:      version {h.version}")
     typer.echo(f"tiles:       {h.grid[0]}x{h.grid[1]} of {h.tile} px")
     typer.echo("sections:    " + ", ".join(f"{k} {v} B" for k, v in c.section_sizes(names).items()))
+    items = container.read_metadata(data, c)
+    typer.echo("metadata:    " + (", ".join(f"{METADATA_NAMES[k]} {len(v)} B" for k, v in items.items()) or "none"))
 
 
 app.command("encode")(encode_command)
@@ -236,7 +283,8 @@ def bench_command(
     out: Path = typer.Option(Path("bench/results/latest"), help="Directory for JSON, CSV, plot and BD-rate table."),
     codecs: str = typer.Option("dcn,jpeg,jpeg444,webp,jpeg2000,avif,jxl,heic",
                                help="Comma-separated codecs; missing optional ones are skipped with a notice. "
-                                    "dcn=MODEL adds DCN with another model (a released name or a weights folder)."),
+                                    "dcn=MODEL adds DCN with another model (a released name or a weights folder); "
+                                    "dcn-e1, dcn-e2, dcn-e3 add DCN at an encoder effort (slow: see --qualities)."),
     qualities: list[str] = typer.Option([], help="Override a codec's settings, e.g. --qualities dcn:1,2,4,8 "
                                                 "(repeatable)."),
     jobs: int = typer.Option(1, help="Images measured in parallel (processes)."),
@@ -289,6 +337,10 @@ def batch_command(
     target_bpp: Optional[float] = typer.Option(None, help="Per file: largest within this many bits per pixel."),
     target_psnr: Optional[float] = typer.Option(None, help="Per file: smallest that reaches this PSNR (dB)."),
     best_effort: bool = typer.Option(False, help="Write the closest file when a target cannot be met."),
+    effort: int = typer.Option(DEFAULT_EFFORT, "--effort", "-e", min=0, max=MAX_EFFORT,
+                               help=EFFORT_HELP),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Leave the ICC profile and EXIF out of "
+                                        "the file (kept by default and written back on decode)."),
     jobs: int = typer.Option(1, help="Worker processes (torch threads are split between them)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     include: list[str] = typer.Option([], help="Only relative paths matching this glob (repeatable)."),
@@ -309,6 +361,7 @@ def batch_command(
     from ..models.quality import check_quality
     from . import batch
     to = to.lower().lstrip(".")
+    check_targets(quality, target_size, target_bpp, target_psnr)
     if to != "dcn" and "." + to not in Image.registered_extensions():
         raise DCNError(f"--to {to}: not an image format Pillow can write")
     chosen = find(model) if to == "dcn" else None
@@ -325,6 +378,8 @@ def batch_command(
     # what an output's record must match for it to be up to date
     settings = {"to": to, "model": chosen.fingerprint, "quality": quality if quality is not None else default,
                 "targets": targets} if to == "dcn" else {"to": to}
+    if to == "dcn":  # only when set: records written before these options existed stay valid
+        settings.update({k: v for k, v in (("effort", effort), ("strip_metadata", strip_metadata)) if v})
     index, count = batch.parse_shard(shard, shard_count)
     all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
     refused = batch.collisions(all_jobs)
@@ -340,8 +395,9 @@ def batch_command(
         return
     dst.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(dst, recursive=True)  # a killed run's, never a live one's
-    s = batch.run(todo, to, quality, device, max_pixels, jobs, targets, chosen, progress=progress_wanted(),
-                  settings=settings)
+    options = dict(targets or {}, effort=effort, strip_metadata=strip_metadata)
+    s = batch.run(todo, to, quality, device, max_pixels, jobs, options, chosen,
+                  progress=progress_wanted(), settings=settings)
     s.skipped = skipped
     s.failed = list(refused.items()) + s.failed
     rate = s.done / s.seconds if s.seconds else 0.0

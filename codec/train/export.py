@@ -120,7 +120,7 @@ def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_im
     decoder.update(z_tab.tensors("z_tables"))
     if kind == "checkerboard":
         from .export_context import build
-        hyper = HyperpriorCodec(model.config.n, model.config.m, model.h_s_mean, scale_net, y_tab, z_tab)
+        hyper = HyperpriorCodec(model.config.n, model.config.m, model.h_s_mean, scale_net, y_tab, z_tab, spec)
         tensors, stats["context_index_agreement"] = build(model, images, scale_net, hyper, spec)
         decoder.update(tensors)
     encoder = {k: v for k, v in state.items() if k.startswith(("g_a.", "h_a."))}

@@ -186,6 +186,10 @@ def main() -> None:
         path = folder / f"sample-q{top:g}.dcn"
         if not path.exists():
             path.write_bytes(codec.encode(Image.open(SAMPLE).convert("RGB"), quality=top, tile=512, model=newest))
+        path = folder / "sample-q6-effort2.dcn"  # a refined latent: to a decoder an ordinary file
+        if not path.exists():
+            path.write_bytes(codec.encode(Image.open(SAMPLE).convert("RGB"), quality=6, tile=512, model=newest,
+                                          effort=2))
     if args.legacy:
         for model_id in LEGACY:
             (HERE / models[model_id].directory.name).mkdir(exist_ok=True)

@@ -48,10 +48,10 @@ def _module(name: str, extra: str = "bench"):
     return check
 
 
-def _dcn_encoder(model: str | None):
+def _dcn_encoder(model: str | None, effort: int = 0):
     def encode(rgb: np.ndarray, quality: float) -> bytes:
         from ...pipeline.encode import encode as dcn_encode
-        return dcn_encode(Image.fromarray(rgb), quality, model=model)
+        return dcn_encode(Image.fromarray(rgb), quality, model=model, effort=effort)
     return encode
 
 
@@ -72,9 +72,15 @@ def dcn_peer(model: str) -> Peer:
 def get(name: str) -> Peer:
     if name.startswith("dcn="):
         return dcn_peer(name[4:])
-    if name == "dcn":  # the default model's whole range (12 levels for checkerboard-64-128@1, 8 before)
-        return Peer("dcn", PEERS["dcn"].description, _dcn_settings(None), PEERS["dcn"].encode, PEERS["dcn"].available)
+    if is_dcn(name) and not name.startswith("dcn="):  # the default model's whole range (12 levels for
+        p = PEERS[name]                                # checkerboard-64-128@1, 8 before)
+        return Peer(name, p.description, _dcn_settings(None), p.encode, p.available)
     return PEERS[name]
+
+
+def is_dcn(name: str) -> bool:
+    """DCN itself: the default model at any effort, or another model (dcn=MODEL)."""
+    return name == "dcn" or name.startswith("dcn=") or name in EFFORTS
 
 
 def _jxl_encode(rgb, q):
@@ -88,10 +94,13 @@ def _heic_encode(rgb, q):
     return _pillow_encode("HEIF", quality=lambda s: int(s), chroma=444)(rgb, q)
 
 
+EFFORTS = {f"dcn-e{e}": e for e in (1, 2, 3)}  # pipeline/effort.py's levels above 0
 JPEG_Q = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 PEERS = {
     "dcn": Peer("dcn", "DCN (this codec, shipped weights)", (), _dcn_encoder(None), lambda: None),  # get() fills
                                                                                                 # the settings
+    **{name: Peer(name, f"DCN (shipped weights), encoder effort {e}: the latent refined for each image",
+                  (), _dcn_encoder(None, e), lambda: None) for name, e in EFFORTS.items()},
     "jpeg": Peer("jpeg", "Pillow JPEG (libjpeg-turbo), 4:2:0, optimized Huffman", JPEG_Q,
                  _pillow_encode("JPEG", quality=lambda s: int(s), optimize=True), _feature("jpg")),
     "jpeg444": Peer("jpeg444", "Pillow JPEG, 4:4:4, optimized Huffman", JPEG_Q,
@@ -113,7 +122,7 @@ PEERS = {
 
 
 def decode(name: str, data: bytes) -> np.ndarray:
-    if name == "dcn" or name.startswith("dcn="):
+    if is_dcn(name):
         from pathlib import Path
 
         from ...pipeline.decode import decode as dcn_decode

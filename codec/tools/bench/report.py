@@ -31,11 +31,14 @@ def bd_markdown(curves: dict) -> str:
              "| codec \\ anchor | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for n, row in zip(names, table):
         lines.append(f"| {n} | " + " | ".join("n/a" if np.isnan(v) else f"{v:+.1f}" for v in row) + " |")
-    lines += ["", "| codec | points | bpp range | PSNR-RGB range (dB) |", "|---|---:|---|---|"]
+    lines += ["", "| codec | points | bpp range | PSNR-RGB range (dB) | median encode (s) | median decode (s) |",
+              "|---|---:|---|---|---:|---:|"]
     for n in names:
-        r = curves[n]["results"]
+        c = curves[n]
+        r = c["results"]
+        times = " | ".join(f"{c[k]:.3f}" if k in c else "n/a" for k in ("median_encode_s", "median_decode_s"))
         lines.append(f"| {n} | {len(r['bpp'])} | {min(r['bpp']):.3f} – {max(r['bpp']):.3f} | "
-                     f"{min(r['psnr-rgb']):.2f} – {max(r['psnr-rgb']):.2f} |")
+                     f"{min(r['psnr-rgb']):.2f} – {max(r['psnr-rgb']):.2f} | {times} |")
     return "\n".join(lines) + "\n"
 
 

@@ -96,6 +96,9 @@ def curves(rows: list[Row]) -> dict[str, dict]:
             res["ms-ssim-rgb"].append(float(np.mean([r.ms_ssim_rgb for r in rs])))
             res["encoding_time"].append(float(np.mean([r.encode_s for r in rs])))
             res["decoding_time"].append(float(np.mean([r.decode_s for r in rs])))
+        mine = [r for r in rows if r.codec == codec]
         out[codec] = {"name": codec, "description": peers.get(codec).description,
-                      "images": len({r.image for r in rows if r.codec == codec}), "results": dict(res)}
+                      "images": len({r.image for r in mine}), "results": dict(res),
+                      "median_encode_s": float(np.median([r.encode_s for r in mine])),
+                      "median_decode_s": float(np.median([r.decode_s for r in mine]))}
     return out

@@ -1,0 +1,92 @@
+"""Published numbers are checked: each headline figure quoted in the README, the model
+card and the bench README is recomputed from the committed result file it comes from, so
+a re-measure that changes a result cannot leave an old number in the docs (and an edit of
+a number in the docs cannot drift from its file). Fast: JSON and Markdown only."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from codec.tools.bench.bdrate import bd_rate
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def curve(run: str, codec: str) -> dict:
+    safe = "".join(ch if ch.isalnum() or ch in "-_.@=" else "_" for ch in codec)
+    return json.loads((RESULTS / run / f"{safe}.json").read_text())["results"]
+
+
+def bd(run: str, codec: str, anchor: str, anchor_run: str | None = None) -> float:
+    """BD-rate (%) of codec against anchor, recomputed from the curves' JSON."""
+    a, b = curve(run, codec), curve(anchor_run or run, anchor)
+    return bd_rate(b["bpp"], b["psnr-rgb"], a["bpp"], a["psnr-rgb"])
+
+
+def ends(run: str, codec: str) -> tuple[float, float, float, float]:
+    """(lowest bpp, its PSNR, highest bpp, its PSNR) of a curve."""
+    r = curve(run, codec)
+    lo, hi = min(range(len(r["bpp"])), key=r["bpp"].__getitem__), max(range(len(r["bpp"])), key=r["bpp"].__getitem__)
+    return r["bpp"][lo], r["psnr-rgb"][lo], r["bpp"][hi], r["psnr-rgb"][hi]
+
+
+def median_encode(run: str, codec: str) -> float:
+    return json.loads((RESULTS / run / f"{codec}.json").read_text())["median_encode_s"]
+
+
+# (document, a pattern whose groups are the quoted numbers, the numbers recomputed, decimals as quoted)
+K, R = "kodak", "kodak-model2-2026-12-02-release"
+E = "effort-2026-12-02"
+CLAIMS = [
+    ("README.md", r"needs ([\d.]+) % fewer bits than the previous model", lambda: [-bd(R, "dcn=runs/export123", "dcn")], 1),
+    ("README.md", r"and (\d+) % fewer than JPEG, but ([\d.]+) % more than WebP", lambda: [-bd(K, "dcn", "jpeg"), bd(K, "dcn", "webp")], None),
+    ("README.md", r"(\d+) % more than JPEG 2000, (\d+) % more than AVIF and (\d+) % more than HEIC",
+     lambda: [bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif"), bd(K, "dcn", "heic")], 0),
+    ("README.md", r"it spans ([\d.]+) bpp / ([\d.]+) dB to ([\d.]+) bpp / ([\d.]+) dB", lambda: list(ends(K, "dcn")), None),
+    ("weights/README.md", r"\*\*−([\d.]+) % vs `hyperprior-64-128@3`\*\*", lambda: [-bd(R, "dcn=runs/export123", "dcn")], 1),
+    ("weights/README.md", r"range ([\d.]+) bpp / ([\d.]+) dB to ([\d.]+) bpp / ([\d.]+) dB; −([\d.]+) % vs JPEG, \+([\d.]+) % vs WebP, \+([\d.]+) % vs JPEG 2000, \+([\d.]+) % vs AVIF",
+     lambda: [*ends(K, "dcn"), -bd(K, "dcn", "jpeg"), bd(K, "dcn", "webp"), bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif")], None),
+    ("bench/README.md", r"BD-rate of DCN \*\*−([\d.]+) % against JPEG\*\*, −([\d.]+) % against JPEG 4:4:4, \*\*\+([\d.]+) % against WebP\*\*, \+([\d.]+) % against JPEG 2000, \+([\d.]+) % against AVIF",
+     lambda: [-bd(K, "dcn", "jpeg"), -bd(K, "dcn", "jpeg444"), bd(K, "dcn", "webp"), bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif")], None),
+]
+EFFORT_ROW = r"\| {e} \| (\d+) \| ([\d.]+) s \| ([−+][\d.]+) % \| ([−+][\d.]+) % \| ([−+][\d.]+) % \| ([−+][\d.]+) % \|"
+for effort in (0, 1, 2, 3):
+    name = f"dcn-e{effort}" if effort else "dcn"
+    CLAIMS.append(("README.md", EFFORT_ROW.format(e=effort),
+                   lambda e=effort, n=name: [_steps(e), median_encode(E, n), bd(E, n, "dcn"), bd(E, n, "webp"),
+                                             bd(E, n, "jpeg2000"), bd(E, n, "avif")], None))
+
+
+def _steps(effort: int) -> int:
+    from codec.pipeline.effort import STEPS
+    return STEPS[effort]
+
+
+def _number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+@pytest.mark.parametrize("doc, pattern, compute, decimals", CLAIMS, ids=[f"{c[0]}:{i}" for i, c in enumerate(CLAIMS)])
+def test_quoted_figure_matches_its_result_file(doc, pattern, compute, decimals):
+    text = re.sub(r"\s+", " ", (ROOT / doc).read_text())  # a figure may be split across lines
+    found = re.search(pattern, text)
+    assert found, f"{doc} no longer quotes this figure (pattern {pattern!r}): update the claim here with the doc"
+    for quoted, value in zip(found.groups(), compute()):
+        places = decimals if decimals is not None else len(quoted.split(".")[1]) if "." in quoted else 0
+        assert _number(quoted) == pytest.approx(round(value, places), abs=0.6 * 10 ** -places), \
+            f"{doc} quotes {quoted}, its result file gives {value:.3f}"
+
+
+def test_a_changed_figure_fails(tmp_path, monkeypatch):
+    """The check itself can fail: a quoted number one step off is caught."""
+    doc, pattern, compute, decimals = CLAIMS[0]
+    text = re.sub(r"\s+", " ", (ROOT / doc).read_text())
+    found = re.search(pattern, text)
+    wrong = text.replace(found.group(0), found.group(0).replace(found.group(1), f"{_number(found.group(1)) + 0.1:.1f}"))
+    (tmp_path / doc).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / doc).write_text(wrong)
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    with pytest.raises(AssertionError, match="result file gives"):
+        test_quoted_figure_matches_its_result_file(doc, pattern, compute, decimals)
