@@ -1,5 +1,6 @@
 """What every command-line entry point shares: errors as one line on stderr with exit
-status 1, warnings as one line too."""
+status 1, warnings as one line too, and a bounded heap."""
+import ctypes
 import functools
 import sys
 import warnings
@@ -35,3 +36,15 @@ def user_errors(fn):
             typer.echo("dcn: interrupted", err=True)
             raise typer.Exit(130)
     return wrapper
+
+
+def one_heap() -> None:
+    """Ask glibc for a single heap ("arena") instead of one per thread: memory that one
+    worker thread frees is then reused by the others. For encodes with refinement only:
+    on a 24 MP photograph `dcn encode -e 1` peaked at 1.71 GB with per-thread heaps and
+    1.16 GB with one, at the same speed, but a 24 MP decode rose from 2.08 to 2.37 GB.
+    Other C libraries: nothing to do."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass

@@ -20,7 +20,7 @@ import os
 import numpy as np
 import torch
 
-from ..format.constants import STRIDE, Z_TO_Y
+from ..format.constants import Y_STRIDE, Z_TO_Y
 from ..latent import Latents
 from ..models.quality import interpolate
 from ..nets.blocks import balanced, parallel_map
@@ -118,8 +118,8 @@ class _Refinement:
         _, _, h, w = self.y.shape
         t0, l0, t1, l1 = max(0, t - MARGIN), max(0, l - MARGIN), min(h, t + bh + MARGIN), min(w, l + bw + MARGIN)
         width, height = self.a.picture.size
-        px_h, px_w = min(height, STRIDE // 4 * t1) - STRIDE // 4 * t0, min(width, STRIDE // 4 * l1) - STRIDE // 4 * l0
-        pixels = self.a.picture.rgb[STRIDE // 4 * t0:STRIDE // 4 * t0 + px_h, STRIDE // 4 * l0:STRIDE // 4 * l0 + px_w]
+        px_h, px_w = min(height, Y_STRIDE * t1) - Y_STRIDE * t0, min(width, Y_STRIDE * l1) - Y_STRIDE * l0
+        pixels = self.a.picture.rgb[Y_STRIDE * t0:Y_STRIDE * t0 + px_h, Y_STRIDE * l0:Y_STRIDE * l0 + px_w]
         target = torch.tensor(pixels, device=self.device).permute(2, 0, 1)[None].float() / 255
         inside = torch.zeros((1, 1, t1 - t0, l1 - l0), device=self.device)
         inside[:, :, t - t0:t - t0 + bh, l - l0:l - l0 + bw] = 1

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..console import user_errors
+from ..console import one_heap, user_errors
 from ..errors import DCNError
 
 DEFAULT_EFFORT, MAX_EFFORT = 0, 3  # codec/pipeline/effort.py's (not imported: --help stays light); a test checks
@@ -139,6 +139,8 @@ def encode_command(
     output = one_output(output, output_option)
     check_output(input, output)
     check_targets(quality, target_size, target_bpp, target_psnr)
+    if effort:
+        one_heap()  # before any worker thread exists
     source = input
     if is_stdio(input):
         from ..format.limits import max_file_bytes
@@ -362,6 +364,8 @@ def batch_command(
     from . import batch
     to = to.lower().lstrip(".")
     check_targets(quality, target_size, target_bpp, target_psnr)
+    if effort:
+        one_heap()  # inherited by the worker processes
     if to != "dcn" and "." + to not in Image.registered_extensions():
         raise DCNError(f"--to {to}: not an image format Pillow can write")
     chosen = find(model) if to == "dcn" else None
