@@ -167,21 +167,27 @@ class PsnrCurve:
         return (lo + hi) / 2
 
 
+def _search_at(measure_at, effort: int, target: float, at_most: bool, tolerance: float, predict, start: float,
+               top: float):
+    """_search at an effort: without refinement first (cheap), then, above effort 0, with
+    it from that answer, so that each refined encode is one probe near the target."""
+    found = _search(measure_at(0), target, at_most, tolerance, predict, start, top)
+    if not effort:
+        return found
+    return _search(measure_at(effort), target, at_most, tolerance, predict, found[0][0], top)
+
+
 def to_size(a: Analysed, max_bytes: int, best_effort: bool = False, effort: int = 0,
             progress: bool = False) -> tuple[bytes, float]:
-    """The largest quality whose file fits in max_bytes (at an effort above 0: found without
-    refinement first, then refined from there: usually one to three refined encodes)."""
-    def measure(effort):
-        def at(q):
+    """The largest quality whose file fits in max_bytes."""
+    def measure_at(effort):
+        def measure(q):
             data = write(a, q, quantize(a, q, effort, progress and effort > 0))
             return math.log(len(data)), data
-        return at
+        return measure
 
-    (q, _, data), met = _search(measure(0), math.log(max_bytes), True, -math.log(0.99),
-                                predict=secant(0.35), start=4.5, top=a.dec.max_quality)
-    if effort:
-        (q, _, data), met = _search(measure(effort), math.log(max_bytes), True, -math.log(0.99),
-                                    predict=secant(0.35), start=q, top=a.dec.max_quality)
+    (q, _, data), met = _search_at(measure_at, effort, math.log(max_bytes), True, -math.log(0.99), secant(0.35),
+                                   4.5, a.dec.max_quality)
     size = len(data)
     if not met:
         _unmet(f"the smallest file (quality {q:g}) is {size} bytes, more than the {max_bytes}-byte target",
@@ -209,16 +215,11 @@ def probe_psnr(a: Analysed, quality: float, effort: int = 0, progress: bool = Fa
 
 def to_psnr(a: Analysed, target_db: float, best_effort: bool = False, effort: int = 0,
             progress: bool = False) -> tuple[bytes, float, float]:
-    """The smallest quality whose decoded image reaches target_db PSNR (at an effort above
-    0: found without refinement first, then refined from there)."""
+    """The smallest quality whose decoded image reaches target_db PSNR."""
     floor = target_db + PSNR_MARGIN
-    (q, p, latents), met = _search(lambda q: probe_psnr(a, q), floor, False, PSNR_TOLERANCE - PSNR_MARGIN,
-                                   PsnrCurve.predict, start=PsnrCurve.start(target_db + PSNR_TOLERANCE / 2),
-                                   top=a.dec.max_quality)
-    if effort:
-        (q, p, latents), met = _search(lambda q: probe_psnr(a, q, effort, progress), floor, False,
-                                       PSNR_TOLERANCE - PSNR_MARGIN, PsnrCurve.predict, start=q,
-                                       top=a.dec.max_quality)
+    (q, p, latents), met = _search_at(lambda e: lambda q: probe_psnr(a, q, e, progress and e > 0), effort, floor,
+                                      False, PSNR_TOLERANCE - PSNR_MARGIN, PsnrCurve.predict,
+                                      PsnrCurve.start(target_db + PSNR_TOLERANCE / 2), a.dec.max_quality)
     if not met:
         _unmet(f"the best quality reaches {p:.2f} dB, below the {target_db:g} dB target", best_effort)
     return write(a, q, latents), q, p
