@@ -4,7 +4,7 @@ memory and speed of whole `dcn encode` / `dcn decode` processes on large images.
     python bench/tiling.py rate ../shared/data/kodak --out bench/results/tiling-rate-DATE.md
     python bench/tiling.py memory --out bench/results/tiling-memory-DATE.md [--sizes 24 100]
 
-rate: every Kodak image at qualities 2, 4, 6, coded with coding tiles of 128, 256 and
+rate: every Kodak image at qualities 1, 2, 4, 6, coded with coding tiles of 128, 256 and
 512 px and as one tile; file bytes and PSNR-RGB of the decoded file, against one tile.
 memory: bicubic upscalings of kodim05 (made in a temporary directory, not committed);
 peak RSS and wall time from /usr/bin/time -v, default options, quality 4; plus the same
@@ -25,7 +25,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 TILES = (128, 256, 512)
 WHOLE = 1024  # one tile for a Kodak image (768 px), and the largest the checkerboard model codes
-QUALITIES = (2.0, 4.0, 6.0)
+QUALITIES = (1.0, 2.0, 4.0, 6.0)
 
 
 def rate(kodak: Path, out: Path) -> None:
@@ -44,7 +44,7 @@ def rate(kodak: Path, out: Path) -> None:
             print(path.stem, q, {t: (b, round(p, 3)) for t, (b, p) in res.items()}, flush=True)
     lines = [f"# Coding tiles on Kodak, {time.strftime('%Y-%m-%d')}", "",
              f"Command: `python bench/tiling.py rate {kodak} --out {out}`", "",
-             "24 images × qualities 2, 4, 6; bytes are whole files; ratio and ΔPSNR against the same "
+             f"24 images × qualities {', '.join(f'{q:g}' for q in QUALITIES)}; bytes are whole files; ratio and ΔPSNR against the same "
              "image and quality coded as one tile.", "",
              "| coding tile | tiles per Kodak image | mean bytes ratio | min … max ratio | mean ΔPSNR (dB) "
              "| min … max ΔPSNR |", "|---|---|---|---|---|---|"]

@@ -10,7 +10,6 @@ default model, checkerboard-64-128@1; MAX_QUALITY and DEFAULT_QUALITY below are 
 `codec.models()` lists them. Importing codec also lets Pillow open and save .dcn files
 (codec/pillow.py).
 """
-from importlib.metadata import PackageNotFoundError, version as _version
 from os import PathLike
 
 from . import pillow  # noqa: F401  (registers the DCN format with Pillow)
@@ -19,10 +18,17 @@ from .models.quality import DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY
 
 __all__ = ["encode", "decode", "models", "DCNError", "MIN_QUALITY", "MAX_QUALITY", "DEFAULT_QUALITY", "__version__"]
 
-try:
-    __version__ = _version("dcn")
-except PackageNotFoundError:  # run from a source tree that is not installed
-    __version__ = "0+unknown"
+
+
+def __getattr__(name: str):
+    """__version__ on first use: importlib.metadata costs every `dcn` command ~0.05 s to start."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("dcn")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return "0+unknown"
 
 
 def encode(image, quality: float | None = None, *, model=None, target_size: int | None = None,

@@ -173,7 +173,7 @@ def test_extreme_symbols_never_become_pixels():
         if hasattr(codec_, "context"):  # the second pass's tables follow from the (new) anchors
             mask = anchors(*tile["y"].shape)
             scales = codec_.hyper.scale_net.fixed_point_scales(tile["z"])
-            tile["indices"], tile["mean"] = codec_._second_pass(scales, np.where(mask, tile["y"], 0), mask)
+            tile["indices"], tile["mean"] = codec_._second_pass(scales, np.where(mask, tile["y"], 0))
         else:
             tile.pop("indices", None)
     with pytest.raises(DCNError, match="overflowed"):

@@ -106,7 +106,7 @@ def test_escapes_beyond_the_limit_are_refused(gauss):
                                  np.array([1 << (bits - 1)], np.int32))
         coder.encode_reverse(np.array([bits], np.int32), uniform, np.array([entropy.ESCAPE_LENGTHS], np.int32))
         coder.encode_reverse(np.array([1], np.int32), uniform, np.array([2], np.int32))  # side: above
-        coder.encode_reverse(np.array([n - 1], np.int32), entropy._model(gauss, k))
+        coder.encode_reverse(np.array([n - 1], np.int32), gauss.models[k])
         data = coder.get_compressed().tobytes()
         if ok:
             assert entropy.decode(data, np.zeros(1, np.int64), gauss).tolist() == [entropy.MAX_ABS]

@@ -14,12 +14,14 @@ from ..errors import DCNError
 from ..format.constants import ESCAPE_LENGTHS, MAX_ABS
 from .tables import TableSet
 
-_categorical = constriction.stream.model.Categorical
 _uniform = constriction.stream.model.Uniform()
 
 
-def _model(tables: TableSet, k: int):
-    return _categorical(tables.table(k).astype(np.float64), perfect=False)
+def _groups(table_index: np.ndarray, tables: TableSet) -> tuple[np.ndarray, np.ndarray]:
+    """The coding order (positions grouped by table, in table order, each group in
+    position order) and how many elements each table codes."""
+    flat = table_index.reshape(-1)
+    return np.argsort(flat, kind="stable"), np.bincount(flat, minlength=len(tables))
 
 
 Part = tuple  # (values, table_index, tables): one array coded with its tables
@@ -39,21 +41,15 @@ def encode_parts(*parts: Part) -> bytes:
 
 
 def _push(coder, values: np.ndarray, table_index: np.ndarray, tables: TableSet) -> None:
-    values = np.clip(values.reshape(-1), -MAX_ABS, MAX_ABS)
-    table_index = table_index.reshape(-1)
-    groups = []
-    escapes = []
-    for k in np.unique(table_index):
-        vals = values[table_index == k]
-        low = tables.lows[k]
-        n = len(tables.table(k))
-        sym = vals - low
-        out = (sym < 0) | (sym > n - 2)
-        sym[out] = n - 1
-        groups.append((k, sym.astype(np.int32)))
-        escapes.append(np.where(vals[out] < low, low - 1 - vals[out], vals[out] - (low + n - 2) - 1)
-                       * 2 + (vals[out] > low))  # excess*2 + side
-    esc = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+    order, counts = _groups(table_index, tables)
+    k = table_index.reshape(-1)[order]
+    vals = np.clip(values.reshape(-1)[order].astype(np.int64), -MAX_ABS, MAX_ABS)
+    low, n = tables.lows[k], tables.lengths[k]
+    sym = vals - low
+    out = (sym < 0) | (sym > n - 2)
+    sym[out] = n[out] - 1
+    v, lo, top = vals[out], low[out], low[out] + n[out] - 2
+    esc = np.where(v < lo, lo - 1 - v, v - top - 1) * 2 + (v > lo)  # excess*2 + side
     side, excess = esc & 1, esc >> 1
     nbits = np.array([int(e).bit_length() for e in excess], dtype=np.int32)
     long = nbits >= 2
@@ -63,8 +59,10 @@ def _push(coder, values: np.ndarray, table_index: np.ndarray, tables: TableSet) 
     if len(esc):
         coder.encode_reverse(nbits, _uniform, np.full(len(esc), ESCAPE_LENGTHS, np.int32))
         coder.encode_reverse(side.astype(np.int32), _uniform, np.full(len(esc), 2, np.int32))
-    for k, sym in reversed(groups):
-        coder.encode_reverse(sym, _model(tables, k))
+    sym = sym.astype(np.int32)
+    ends = np.cumsum(counts)
+    for t in np.flatnonzero(counts)[::-1]:
+        coder.encode_reverse(sym[ends[t] - counts[t]:ends[t]], tables.models[t])
 
 
 def decode(data: bytes, table_index: np.ndarray, tables: TableSet) -> np.ndarray:
@@ -104,30 +102,25 @@ class Reader:
 
     def _decode(self, table_index: np.ndarray, tables: TableSet) -> np.ndarray:
         coder = self._coder
-        shape = table_index.shape
-        table_index = table_index.reshape(-1)
-        values = np.zeros(table_index.shape, dtype=np.int32)
-        escaped = []
-        for k in np.unique(table_index):
-            where = np.flatnonzero(table_index == k)
-            n = len(tables.table(k))
-            sym = coder.decode(_model(tables, k), len(where)).astype(np.int64)
-            values[where] = sym + tables.lows[k]
-            out = sym == n - 1
-            escaped.append((where[out], tables.lows[k], n))
-        count = sum(len(w) for w, _, _ in escaped)
-        if count:
+        order, counts = _groups(table_index, tables)
+        parts = [coder.decode(tables.models[t], int(counts[t])) for t in np.flatnonzero(counts)]
+        sym = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        k = table_index.reshape(-1)[order]
+        low, n = tables.lows[k], tables.lengths[k]
+        vals = sym + low
+        out = np.flatnonzero(sym == n - 1)
+        if len(out):
+            count = len(out)
             side = coder.decode(_uniform, np.full(count, 2, np.int32)).astype(np.int64)
             nbits = coder.decode(_uniform, np.full(count, ESCAPE_LENGTHS, np.int32)).astype(np.int64)
             excess = np.where(nbits >= 1, 1 << np.maximum(nbits - 1, 0), 0)
             long = nbits >= 2
             if long.any():
                 excess[long] += coder.decode(_uniform, (1 << (nbits[long] - 1)).astype(np.int32))
-            i = 0
-            for where, low, n in escaped:
-                e, s = excess[i:i + len(where)], side[i:i + len(where)]
-                values[where] = np.where(s == 1, low + n - 2 + 1 + e, low - 1 - e)
-                i += len(where)
-            if np.abs(values).max() > MAX_ABS:  # the escape code reaches 2**21; the format stops at MAX_ABS
+            lo, top = low[out], low[out] + n[out] - 2
+            vals[out] = np.where(side == 1, top + 1 + excess, lo - 1 - excess)
+            if np.abs(vals[out]).max() > MAX_ABS:  # the escape code reaches 2**21; the format stops at MAX_ABS
                 raise DCNError(f"corrupt file: a coded value exceeds ±{MAX_ABS}")
-        return values.reshape(shape)
+        values = np.empty(len(order), np.int32)
+        values[order] = vals
+        return values.reshape(table_index.shape)

@@ -9,6 +9,7 @@ its weights' metadata).
 """
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,6 +69,18 @@ class TableSet:
 
     def table(self, k: int) -> np.ndarray:
         return self.counts[self.offsets[k]:self.offsets[k + 1]]
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """Entries of each table, escape included."""
+        return np.diff(self.offsets)
+
+    @cached_property
+    def models(self) -> list:
+        """constriction's model of each table, built once (immutable: threads share them)."""
+        import constriction
+        return [constriction.stream.model.Categorical(self.table(k).astype(np.float64), perfect=False)
+                for k in range(len(self))]
 
     @classmethod
     def from_pmfs(cls, pmfs: list[np.ndarray], lows: list[int]) -> "TableSet":

@@ -1,5 +1,5 @@
-"""Rate and distortion, defined once for the encoder's rate control and the benchmark."""
-import numpy as np
+"""Rate and distortion, defined once for the encoder's rate control and the benchmark.
+NumPy is imported where it is used: `dcn info` needs only bpp, and starts faster without it."""
 
 
 def bpp(num_bytes: int, width: int, height: int) -> float:
@@ -7,7 +7,8 @@ def bpp(num_bytes: int, width: int, height: int) -> float:
     return 8.0 * num_bytes / (width * height)
 
 
-def psnr_rgb(a: np.ndarray, b: np.ndarray) -> float:
+def psnr_rgb(a: "np.ndarray", b: "np.ndarray") -> float:
     """10 log10(255^2 / MSE) over all channels of two uint8 images of the same shape."""
+    import numpy as np
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))

@@ -35,25 +35,75 @@ def round_shift(a: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.floor(a * 2.0 ** -bits + 0.5) if bits > 0 else a
 
 
+def anchor_phases(a: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) -> (1, 2C, H/2, W/2): the anchors at (even, even), then at (odd, odd)."""
+    return torch.cat([a[:, 0::2, 0::2], a[:, 1::2, 1::2]])[None]
+
+
+def other_phases(a: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) -> (2, C, H/2, W/2): the other elements at (even, odd), then at (odd, even)."""
+    return torch.stack([a[:, 0::2, 1::2], a[:, 1::2, 0::2]])
+
+
+def from_other_phases(p: torch.Tensor) -> torch.Tensor:
+    """other_phases' inverse, zero on the anchors."""
+    _, c, h, w = p.shape
+    out = p.new_zeros((c, 2 * h, 2 * w))
+    out[:, 0::2, 1::2], out[:, 1::2, 0::2] = p[0], p[1]
+    return out
+
+
+OTHERS, ANCHORS = ((0, 1), (1, 0)), ((0, 0), (1, 1))  # (row, col) parity of each phase
+
+
+def phase_layer(layer: IntLayer) -> IntLayer:
+    """The 5x5 context convolution, evaluated only where it is needed: at the other
+    elements, from the anchors (the only non-zero inputs). On the half-resolution phase
+    grids it is one 3x3 convolution from (anchors at even, odd) to (others at even-odd,
+    odd-even): output (2i + pr, 2j + pc) gathers input (2(i + a) + qr, 2(j + b) + qc),
+    tap (2a + qr - pr, 2b + qc - pc) of the 5x5 kernel. The same integer products, minus
+    the zeros: 0.36 of the dense work, and the same exact sums."""
+    w = layer.weight  # (out, in, 5, 5)
+    m_out, m_in, k = w.shape[0], w.shape[1], w.shape[-1] // 2
+    kernel = w.new_zeros((2 * m_out, 2 * m_in, 3, 3))
+    for o, (pr, pc) in enumerate(OTHERS):
+        for i, (qr, qc) in enumerate(ANCHORS):
+            for a in (-1, 0, 1):
+                for b in (-1, 0, 1):
+                    dr, dc = 2 * a + qr - pr, 2 * b + qc - pc
+                    if abs(dr) <= k and abs(dc) <= k:
+                        kernel[o * m_out:(o + 1) * m_out, i * m_in:(i + 1) * m_in, a + 1, b + 1] = w[:, :, dr + k, dc + k]
+    return IntLayer(kernel, layer.bias.repeat(2), False, 1, layer.shift, layer.relu)
+
+
 @dataclass
 class ContextNet:
     """The integer context network: anchors' symbols and fixed-point scales -> fixed-point
-    (delta mean, delta scale) of every element, at the scales' fractional bits."""
+    (delta mean, delta scale) of the other elements, at the scales' fractional bits."""
 
     ctx: list[IntLayer]  # the 5x5 convolution over the clamped anchor symbols
     params: list[IntLayer]  # the 1x1 chain over [scales, context]
     ctx_frac: int  # fractional bits of the context convolution's output
     scale_frac: int  # of the scales, and of the output
 
+    def __post_init__(self):
+        if len(self.ctx) != 1 or self.ctx[0].stride != 1 or self.ctx[0].transposed:
+            raise ValueError("the context network is one stride-1 convolution")
+        self._phased = [phase_layer(self.ctx[0])]
+
     def __call__(self, symbols: np.ndarray, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = torch.from_numpy(np.clip(symbols, -CONTEXT_CLAMP, CONTEXT_CLAMP).astype(np.float64))[None]
-        ctx = run_layers(self.ctx, q).clamp_(-ACT_MAX, ACT_MAX)
+        """symbols, scales: (M, H, W), H and W even; only the anchors' symbols are read.
+        Returns (M, H, W) corrections, zero on the anchors."""
+        m = symbols.shape[0]
+        q = torch.from_numpy(np.clip(symbols, -CONTEXT_CLAMP, CONTEXT_CLAMP).astype(np.float64))
+        ctx = run_layers(self._phased, anchor_phases(q)).clamp_(-ACT_MAX, ACT_MAX)
+        ctx = ctx.reshape(2, m, *ctx.shape[-2:])
         common = min(self.ctx_frac, self.scale_frac)
-        s = round_shift(scales[None], self.scale_frac - common).clamp(-ACT_MAX, ACT_MAX)
+        s = round_shift(other_phases(scales), self.scale_frac - common).clamp(-ACT_MAX, ACT_MAX)
         ctx = round_shift(ctx, self.ctx_frac - common)
-        delta = run_layers(self.params, torch.cat([s, ctx], 1))[0]
-        d_mean, d_scale = delta.chunk(2, 0)
-        return d_mean, d_scale
+        delta = run_layers(self.params, torch.cat([s, ctx], 1))
+        d_mean, d_scale = delta.chunk(2, 1)
+        return from_other_phases(d_mean), from_other_phases(d_scale)
 
 
 @dataclass
@@ -86,13 +136,12 @@ class CheckerboardCodec(LatentCodec):
         return torch.searchsorted(thresholds, fixed_scales.reshape(-1), right=True).reshape(
             fixed_scales.shape).to(torch.uint8).numpy()
 
-    def _second_pass(self, scales: torch.Tensor, first: np.ndarray, mask: np.ndarray):
+    def _second_pass(self, scales: torch.Tensor, first: np.ndarray):
         """From the hyperprior's fixed-point scales and the anchors' symbols (zero
         elsewhere): the table index of every element and the mean corrections (exact
-        multiples of 2**-scale_frac) of the others."""
+        multiples of 2**-scale_frac, zero on the anchors)."""
         d_mean, d_scale = self.context(first, scales)
-        indices = np.where(mask, self._table(scales), self._table(scales + d_scale))
-        return indices, d_mean.masked_fill(torch.from_numpy(mask.copy()), 0) * 2.0 ** -self.context.scale_frac
+        return self._table(scales + d_scale), d_mean * 2.0 ** -self.context.scale_frac
 
     def hyper_symbols(self, y: torch.Tensor) -> np.ndarray:
         return self.hyper.hyper_symbols(y)
@@ -117,7 +166,7 @@ class CheckerboardCodec(LatentCodec):
         centred = y.double() - means
         first = np.where(mask, torch.round(centred).clamp_(-MAX_ABS, MAX_ABS)[0].numpy(), 0)
         scales = h.scale_net.fixed_point_scales(z)
-        indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
+        indices, d_mean = self._second_pass(scales, first.astype(np.int64))
         return centred, first, mask, indices, d_mean
 
     def write(self, tile: TileSymbols) -> tuple[bytes]:
@@ -135,7 +184,7 @@ class CheckerboardCodec(LatentCodec):
         scales = h.scale_net.fixed_point_scales(z)
         first = np.zeros(mask.shape, np.int32)
         first[mask] = stream.decode(self._table(scales)[mask], h.y_tables)
-        indices, d_mean = self._second_pass(scales, first.astype(np.int64), mask)
+        indices, d_mean = self._second_pass(scales, first.astype(np.int64))
         y = first
         y[~mask] = stream.decode(indices[~mask], h.y_tables)
         stream.finish()

@@ -34,6 +34,8 @@ class GDN(nn.Module):
             pixels = x.permute(0, 2, 3, 1)  # no copy when x is channels-last, as decoding keeps it
             norm = torch.addmm(beta, (pixels * pixels).reshape(-1, x.shape[1]), gamma.t())
             norm = norm.reshape(pixels.shape).permute(0, 3, 1, 2)
+            if not (torch.is_grad_enabled() and x.requires_grad):  # decoding: in place, half the large
+                return norm.sqrt_().mul_(x) if self.inverse else torch.div(x, norm.sqrt_(), out=norm)  # allocations
         norm = torch.sqrt(norm)
         return x * norm if self.inverse else x / norm
 

@@ -63,8 +63,7 @@ def context_agreement(model: HyperpriorModel, codec: CheckerboardCodec, latents:
     for y, z, means, scales in latents[:: max(1, len(latents) // 16)]:
         mask = anchors(y.shape[1], *y.shape[-2:])
         first = np.where(mask, torch.round(y - means)[0].numpy(), 0).astype(np.int64)
-        got, _ = codec._second_pass(codec.hyper.scale_net.fixed_point_scales(z[0].numpy().astype(np.int64)),
-                                    first, mask)
+        got, _ = codec._second_pass(codec.hyper.scale_net.fixed_point_scales(z[0].numpy().astype(np.int64)), first)
         _, float_scales = ctx(torch.from_numpy(first)[None].double(), means, scales)
         ref = torch.searchsorted(thresholds, (float_scales[0] * 2 ** spec.frac_bits).reshape(-1), right=True)
         others = ~mask.reshape(-1)
