@@ -7,7 +7,6 @@ Each checkout encodes the images at a few qualities and decodes them in its own 
 be byte-identical (so the RD is too) and the report gives each checkout's decode time.
 """
 import argparse
-import hashlib
 import json
 import platform
 import subprocess

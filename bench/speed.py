@@ -1,11 +1,21 @@
-"""Speed and memory of DCN at 0.4, 4 and 24 megapixels, with CompressAI's mean-scale
-hyperprior (same architecture, N=128, M=192, random weights) measured in the same run.
+"""Encode and decode speed of DCN against CompressAI's same-size model, on Kodak and at
+24 MP, with peak memory, and the 24 MP decode of an older checkout in the same run.
 
-    python bench/speed.py --out bench/results/speed-DATE.md [--runs 5] [--big-runs 3]
+    PYTHONPATH=/path/to/compressai-and-its-deps python bench/speed.py ../shared/data/kodak \
+        --out bench/results/speed-DATE.md [--old /tmp/old-checkout] [--images 6] [--runs 3]
 
-The test images are kodim05 and two bicubic upscalings of it (made in a temporary
-directory, not committed). Times are medians after one warm-up run; peak RSS is that of a
-whole `dcn encode` / `dcn decode` process (/usr/bin/time -v, else getrusage).
+Kodak, in one process: DCN's default model decodes .dcn bytes to a PIL image and encodes
+a PIL image to bytes (the public API, `codec.decode` / `codec.encode`, default quality);
+CompressAI's `MeanScaleHyperprior(64, 128)` (the transforms and hyperprior of DCN's
+models without DCN's checkerboard context pass, random weights after `update()`) does `compress` / `decompress` of the same image, with the
+conversions from and to a PIL image. Medians of --runs after a warm-up, per image; the
+table gives the median over images. CompressAI needs torchvision only for an import that
+its models never use; a stub stands in for it (PyPI's torchvision does not load beside
+the CPU build of torch used here). Without CompressAI importable its rows are left out.
+
+24 MP (kodim05 upscaled bicubically to 6000 x 4000, made in a temporary directory): whole
+`dcn encode` / `dcn decode` processes of this tree and of --old, one run each, wall time
+and peak RSS from /usr/bin/time -v; each tree decodes the file it encoded.
 """
 import argparse
 import json
@@ -15,7 +25,6 @@ import re
 import statistics
 import subprocess
 import sys
-
 import tempfile
 import time
 import types
@@ -26,7 +35,8 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZES = {"0.4 MP": (768, 512), "4 MP": (2448, 1632), "24 MP": (6000, 4000)}
+sys.path.insert(0, str(ROOT))
+BIG = (6000, 4000)
 
 
 def median_time(fn, runs: int) -> float:
@@ -39,136 +49,142 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
-def dcn_stages(path: Path, runs: int) -> dict:
-    from codec.format import container
-    from codec.pipeline.decode import decode_latents, synthesize
-    from codec.image.io import image_bytes, load_picture, to_image
-    from codec.models.registry import default_model
-    from codec.models.weights import load_decoder, load_encoder
-    from codec.pipeline.encode import analyse, prepare, quantize, write
-    dec, enc = load_decoder(default_model()), load_encoder(default_model())
-    cpu = torch.device("cpu")
-    pic = load_picture(path, 2 ** 30)
-    a = prepare(path, max_pixels=2 ** 30)
-    data = write(a, 4.0, quantize(a, 4.0))
-    c = container.read(data)
-    lat = decode_latents(c, dec)
-    h = c.header
-    rgb = synthesize(lat, dec, h.quality, h.width, h.height, cpu)
-    img = to_image(rgb, h.mode)
-    r = {
-        "encode: read image": median_time(lambda: load_picture(path, 2 ** 30), runs),
-        "encode: analysis network": median_time(lambda: analyse(pic.rgb, enc, cpu), runs),
-        "encode: hyper networks + entropy coding": median_time(lambda: write(a, 4.0, quantize(a, 4.0)), runs),
-        "decode: entropy decoding + integer scale network": median_time(lambda: decode_latents(container.read(data), dec), runs),
-        "decode: synthesis network": median_time(lambda: synthesize(lat, dec, h.quality, h.width, h.height, cpu), runs),
-        "decode: write PNG": median_time(lambda: image_bytes(img, Path("x.png")), runs),
-    }
-    r["encode (in-process total)"] = sum(v for k, v in r.items() if k.startswith("encode"))
-    r["decode (in-process total)"] = sum(v for k, v in r.items() if k.startswith("decode"))
-    r["bytes"] = len(data)
-    return r
+def dcn_times(images: list[Image.Image], model: str, runs: int) -> dict:
+    import codec
+    enc, dec = [], []
+    for img in images:
+        data = codec.encode(img, model=model)
+        enc.append(median_time(lambda: codec.encode(img, model=model), runs))
+        dec.append(median_time(lambda: codec.decode(data).load(), runs))
+    return {"encode": statistics.median(enc), "decode": statistics.median(dec)}
 
 
-def compressai_times(path: Path, runs: int) -> dict:
-    tv = types.ModuleType("torchvision")  # CompressAI imports torchvision.transforms; its models never use it
+def compressai_times(images: list[Image.Image], runs: int) -> dict | None:
+    tv = types.ModuleType("torchvision")
     tv.transforms = types.ModuleType("torchvision.transforms")
     sys.modules.setdefault("torchvision", tv)
     sys.modules.setdefault("torchvision.transforms", tv.transforms)
-    from compressai.models import MeanScaleHyperprior
+    try:
+        from compressai.models import MeanScaleHyperprior
+    except ImportError as exc:
+        print(f"CompressAI not importable ({exc}): left out", file=sys.stderr)
+        return None
     torch.manual_seed(0)
-    model = MeanScaleHyperprior(128, 192).eval()
+    model = MeanScaleHyperprior(64, 128).eval()
     model.update(force=True)
-    img = np.asarray(Image.open(path).convert("RGB"))
-    x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
-    h, w = x.shape[-2:]
-    x = torch.nn.functional.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate")
+
+    def compress(img):
+        x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
+        h, w = x.shape[-2:]
+        return model.compress(torch.nn.functional.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate"))
+
+    def decompress(out, size):
+        x = model.decompress(out["strings"], out["shape"])["x_hat"][0, :, :size[1], :size[0]]
+        return Image.fromarray(torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy())
+
+    enc, dec = [], []
     with torch.no_grad():
-        out = model.compress(x)
-        return {"encode": median_time(lambda: model.compress(x), runs),
-                "decode": median_time(lambda: model.decompress(out["strings"], out["shape"]), runs)}
+        for img in images:
+            out = compress(img)
+            enc.append(median_time(lambda: compress(img), runs))
+            dec.append(median_time(lambda: decompress(out, img.size), runs))
+    return {"encode": statistics.median(enc), "decode": statistics.median(dec)}
 
 
-def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of a whole process."""
+def process(cmd: list[str], tree: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of a whole process run with `tree` first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
     t = time.perf_counter()
-    if Path("/usr/bin/time").exists():
-        r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
-        if r.returncode:
-            raise RuntimeError(r.stderr[-2000:])
-        kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    else:
-        subprocess.run(cmd, check=True, capture_output=True)
-        import resource
-        kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return kb / 1024, time.perf_counter() - t
+    r = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env, cwd=tree.parent)
+    wall = time.perf_counter() - t
+    if r.returncode:
+        raise RuntimeError(r.stderr[-2000:])
+    return wall, int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) / 1024
+
+
+def big_image(trees: dict, source: Path, tmp: Path) -> dict:
+    path = tmp / "24mp.png"
+    Image.open(source).convert("RGB").resize(BIG, Image.Resampling.BICUBIC).save(path, compress_level=1)
+    out = {}
+    for name, tree in trees.items():
+        cli = [sys.executable, "-c", "import sys; from codec.tools.cli import main; sys.argv[0] = 'dcn'; main()"]
+        f, png = tmp / f"{name}.dcn", tmp / f"{name}.png"
+        print(f"24 MP: {name} encode", flush=True)
+        enc = process(cli + ["encode", str(path), str(f), "--max-pixels", "30000000"], tree)
+        print(f"24 MP: {name} decode", flush=True)
+        dec = process(cli + ["decode", str(f), str(png), "--max-pixels", "30000000"], tree)
+        out[name] = {"encode_s": enc[0], "encode_mb": enc[1], "decode_s": dec[0], "decode_mb": dec[1],
+                     "bytes": f.stat().st_size, "commit": commit(tree)}
+    return out
+
+
+def commit(tree: Path) -> str:
+    r = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return r.stdout.strip() + (" + uncommitted changes" if dirty else "")
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        cpu = m.group(1) if m else cpu
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+    m = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else None
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    isa = "AMX" if "amx_tile" in flags else "AVX512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?"
+    return (f"{m.group(1) if m else platform.processor()} ({isa}), {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kodak", type=Path)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--big-runs", type=int, default=3, help="runs for the 24 MP image")
-    ap.add_argument("--source", type=Path, default=ROOT.parent / "shared/data/kodak/kodim05.png")
-    ap.add_argument("--no-compressai", action="store_true")
+    ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--old", type=Path, help="another checkout of this repository, for the 24 MP comparison")
+    ap.add_argument("--no-big", action="store_true", help="skip the 24 MP measurements")
     args = ap.parse_args()
-    dcn = str(Path(sys.executable).parent / "dcn")
-    results = {"machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d"), "sizes": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Image.open(args.source).convert("RGB")
-        for label, (w, h) in SIZES.items():
-            path = Path(tmp) / f"{w}x{h}.png"
-            (src if src.size == (w, h) else src.resize((w, h), Image.Resampling.BICUBIC)).save(path, compress_level=1)
-            runs = args.big_runs if w * h > 10 ** 7 else args.runs
-            print(f"{label}: DCN stages ({runs} runs)", flush=True)
-            r = {"pixels": w * h, "runs": runs, "dcn": dcn_stages(path, runs)}
-            if not args.no_compressai and w * h < 10 ** 7:  # untiled CompressAI needs >20 GB at 24 MP
-                print(f"{label}: CompressAI", flush=True)
-                r["compressai"] = compressai_times(path, runs)
-            out_dcn, out_png = Path(tmp) / "o.dcn", Path(tmp) / "o.png"
-            r["rss_encode_mb"], r["process_encode_s"] = peak_rss_mb([dcn, "encode", str(path), str(out_dcn)])
-            r["rss_decode_mb"], r["process_decode_s"] = peak_rss_mb([dcn, "decode", str(out_dcn), str(out_png)])
-            results["sizes"][label] = r
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    args.out.write_text(markdown(results))
-    print(markdown(results))
+    paths = sorted(args.kodak.glob("kodim*.png"))[:args.images]
+    images = [Image.open(p).convert("RGB") for p in paths]
+    res = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv),
+           "images": [p.name for p in paths], "runs": args.runs, "kodak": {}}
+    from codec.models.registry import default_model
+    model = default_model().id  # the only released model that still ships an encoder
+    print(f"Kodak: DCN {model}", flush=True)
+    res["kodak"][f"DCN {model}"] = dcn_times(images, model, args.runs)
+    print("Kodak: CompressAI", flush=True)
+    cai = compressai_times(images, args.runs)
+    if cai:
+        res["kodak"]["CompressAI MeanScaleHyperprior(64, 128)"] = cai
+    if not args.no_big:
+        trees = {"this tree": ROOT, **({"old": args.old.resolve()} if args.old else {})}
+        with tempfile.TemporaryDirectory() as tmp:
+            res["big"] = big_image(trees, paths[min(4, len(paths) - 1)], Path(tmp))
+    args.out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+    args.out.write_text(markdown(res))
+    print(markdown(res))
 
 
 def markdown(res: dict) -> str:
-    lines = [f"# DCN speed and memory, {res['date']}", "", f"Machine: {res['machine']}.", "",
-             f"Command: `{res['command']}`", "",
-             "In-process times are medians after a warm-up (seconds); MP/s counts image pixels. "
-             "CompressAI: `MeanScaleHyperprior(128, 192)`, random weights, untiled, same torch build; "
-             "ratio = CompressAI time / DCN time (above 1: DCN is faster). Peak RSS: whole "
-             "`dcn encode` / `dcn decode` process at quality 4, default tile (256 px).", ""]
-    for label, r in res["sizes"].items():
-        d = r["dcn"]
-        mp = r["pixels"] / 1e6
-        lines += [f"## {label} ({r['pixels']:,} pixels, {r['runs']} runs)", "", "| stage | seconds |", "|---|---:|"]
-        lines += [f"| {k} | {v:.3f} |" for k, v in d.items() if k != "bytes"]
-        lines += ["", "| | encode | decode |", "|---|---:|---:|",
-                  f"| DCN throughput (MP/s) | {mp / d['encode (in-process total)']:.2f} | "
-                  f"{mp / d['decode (in-process total)']:.2f} |",
-                  f"| whole process wall time (s) | {r['process_encode_s']:.2f} | {r['process_decode_s']:.2f} |",
-                  f"| whole process peak RSS (MB) | {r['rss_encode_mb']:.0f} | {r['rss_decode_mb']:.0f} |"]
-        if "compressai" in r:
-            c = r["compressai"]
-            enc_net = d["encode: analysis network"] + d["encode: hyper networks + entropy coding"]
-            dec_net = d["decode (in-process total)"] - d["decode: write PNG"]
-            lines += [f"| CompressAI compress / decompress (s) | {c['encode']:.3f} | {c['decode']:.3f} |",
-                      f"| ratio CompressAI / DCN (same work: no image I/O) | {c['encode'] / enc_net:.2f} | "
-                      f"{c['decode'] / dec_net:.2f} |"]
-        lines.append("")
-    return "\n".join(lines)
+    lines = [f"# DCN speed, {res['date']}", "", f"Machine: {res['machine']}.", "", f"Command: `{res['command']}`", "",
+             f"## Kodak, in one process ({len(res['images'])} images, median over images of each image's median "
+             f"of {res['runs']} runs after a warm-up)", "",
+             "| | encode (s) | decode (s) |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v['encode']:.3f} | {v['decode']:.3f} |" for k, v in res["kodak"].items()]
+    peer = res["kodak"].get("CompressAI MeanScaleHyperprior(64, 128)")
+    if peer:
+        lines += ["", "CompressAI time / DCN time (above 1: DCN is faster):", ""]
+        lines += [f"- {k}: encode {peer['encode'] / v['encode']:.2f}, decode {peer['decode'] / v['decode']:.2f}"
+                  for k, v in res["kodak"].items() if not k.startswith("CompressAI")]
+    if "big" in res:
+        lines += ["", "## 24 MP (6000 x 4000), whole processes, one run each", "",
+                  "| tree | encode (s) | encode peak RSS (MB) | decode (s) | decode peak RSS (MB) | bytes |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {k} ({v['commit']}) | {v['encode_s']:.1f} | {v['encode_mb']:.0f} | {v['decode_s']:.1f} | "
+                  f"{v['decode_mb']:.0f} | {v['bytes']:,} |" for k, v in res["big"].items()]
+        if "old" in res["big"]:
+            new, old = res["big"]["this tree"], res["big"]["old"]
+            lines += ["", f"Old / this tree: encode {old['encode_s'] / new['encode_s']:.2f}x, decode "
+                          f"{old['decode_s'] / new['decode_s']:.2f}x."]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import codec
 from codec.errors import DCNError

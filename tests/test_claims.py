@@ -32,6 +32,20 @@ def ends(run: str, codec: str) -> tuple[float, float, float, float]:
     return r["bpp"][lo], r["psnr-rgb"][lo], r["bpp"][hi], r["psnr-rgb"][hi]
 
 
+def tile_cost(tile: int, run: str = "tiling-rate-2026-12-02.md") -> float:
+    """Mean extra bytes (%) of a coding tile against one tile per image (bench/tiling.py's table)."""
+    row = re.search(rf"^\| {tile} px \| \d+ \| ([\d.]+) \|", (RESULTS / run).read_text(), re.M)
+    return (float(row.group(1)) - 1) * 100
+
+
+def speed(*keys, run: str = "speed-2026-12-02.json"):
+    """A figure of bench/speed.py's JSON, by its keys."""
+    value = json.loads((RESULTS / run).read_text())
+    for key in keys:
+        value = value[key]
+    return value
+
+
 def median_encode(run: str, codec: str) -> float:
     return json.loads((RESULTS / run / f"{codec}.json").read_text())["median_encode_s"]
 
@@ -50,6 +64,10 @@ CLAIMS = [
      lambda: [*ends(K, "dcn"), -bd(K, "dcn", "jpeg"), bd(K, "dcn", "webp"), bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif")], None),
     ("bench/README.md", r"BD-rate of DCN \*\*−([\d.]+) % against JPEG\*\*, −([\d.]+) % against JPEG 4:4:4, \*\*\+([\d.]+) % against WebP\*\*, \+([\d.]+) % against JPEG 2000, \+([\d.]+) % against AVIF",
      lambda: [-bd(K, "dcn", "jpeg"), -bd(K, "dcn", "jpeg444"), bd(K, "dcn", "webp"), bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif")], None),
+]
+CLAIMS += [
+    ("README.md", r"256-px tiles cost ([\d.]+) % more bytes than one tile per image, 128-px tiles ([\d.]+) %",
+     lambda: [tile_cost(256), tile_cost(128)], None),
 ]
 EFFORT_ROW = r"\| {e} \| (\d+) \| ([\d.]+) s \| ([−+][\d.]+) % \| ([−+][\d.]+) % \| ([−+][\d.]+) % \| ([−+][\d.]+) % \|"
 for effort in (0, 1, 2, 3):

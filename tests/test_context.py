@@ -99,7 +99,7 @@ def reference(layers, a: np.ndarray) -> np.ndarray:
     """int64 evaluation with loops over taps (as in test_intnet): the exactness reference."""
     for layer in layers:
         w, b = layer.weight.numpy().astype(np.int64), layer.bias.numpy().astype(np.int64)
-        k, cin, (_, h, wd) = w.shape[-1], w.shape[1], a.shape
+        k, (_, h, wd) = w.shape[-1], a.shape
         p = k // 2
         padded = np.pad(a, ((0, 0), (p, p), (p, p)))
         acc = np.zeros((w.shape[0], h, wd), np.int64) + b[:, None, None]

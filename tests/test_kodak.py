@@ -23,7 +23,7 @@ def test_rate_grows_with_quality_over_the_whole_range(kodim05):
 
 def test_tiles_leave_no_seams(kodim05):
     """Small tiles everywhere against one tile for the whole image: no loss of quality; the
-    default 128-px coding tiles cost no more than 2 % more bytes (the acceptance bound of
+    default 256-px coding tiles cost no more than 2 % more bytes (the acceptance bound of
     issue #7), 64-px tiles at most 5 % (2.4 % measured with the N=64, M=128 weights: each
     tile's hyper-latent is a larger share of a smaller latent)."""
     import torch

@@ -11,8 +11,7 @@ from PIL import Image
 import codec
 from codec.errors import DCNError
 from codec.format import container
-from codec.format.constants import MAX_PIXELS
-from codec.format.limits import max_file_bytes, read_regular
+from codec.format.limits import read_regular
 from conftest import make_image, run_cli
 
 

@@ -2,7 +2,6 @@
 fingerprint, old files keep decoding, and choosing a model works everywhere."""
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest

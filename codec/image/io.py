@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..defaults import PNG_COMPRESS
 from ..errors import DCNError
 from ..format.limits import check_area
 
@@ -205,7 +206,8 @@ def output_format(path: Path, name: str | None = None) -> str:
 JPEG_QUALITY = 95  # a decode written as JPEG: high, so that the second lossy step costs little
 
 
-def image_bytes(im: Image.Image, path: Path, fmt: str | None = None, jpeg_quality: int = JPEG_QUALITY) -> bytes:
+def image_bytes(im: Image.Image, path: Path, fmt: str | None = None, jpeg_quality: int = JPEG_QUALITY,
+                png_compress: int = PNG_COMPRESS) -> bytes:
     """Encode a decoded image for a path, in `fmt` (a Pillow format name) or the format its
     extension names."""
     buf = io.BytesIO()
@@ -215,6 +217,8 @@ def image_bytes(im: Image.Image, path: Path, fmt: str | None = None, jpeg_qualit
     options = {k: v for k, v in im.info.items() if k in ("icc_profile", "exif")}  # formats without them ignore them
     if fmt == "JPEG":
         options["quality"] = jpeg_quality
+    if fmt == "PNG":
+        options["compress_level"] = png_compress
     try:
         im.save(buf, format=fmt, **options)
     except (OSError, ValueError, KeyError) as exc:

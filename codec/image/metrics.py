@@ -1,5 +1,9 @@
 """Rate and distortion, defined once for the encoder's rate control and the benchmark.
 NumPy is imported where it is used: `dcn info` needs only bpp, and starts faster without it."""
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def bpp(num_bytes: int, width: int, height: int) -> float:

@@ -14,9 +14,6 @@ from typing import Callable
 
 import torch
 
-ENCODE_BLOCK = 256  # pixels; measured on 24 MP: peak RSS 1.41 GB (512: 1.8 GB)
-DECODE_BLOCK = 256  # pixels; measured on 24 MP: peak RSS 1.21 GB (384: 1.55 GB)
-
 
 def balanced(length: int, tile: int, stride: int) -> int:
     """The tile length that splits `length` into as many tiles as `tile` would, of equal

@@ -18,8 +18,9 @@ from ..latent import Latents
 from ..models.quality import MIN_QUALITY, interpolate
 from ..models.registry import by_fingerprint
 from ..models.weights import Decoder, load_decoder
-from ..nets.blocks import DECODE_BLOCK, blockwise, parallel_map
-from .device import resolve, within_memory
+from ..defaults import DECODE_BLOCK
+from ..nets.blocks import blockwise, parallel_map
+from .device import GPU_BLOCK, resolve, within_memory
 from .geometry import tile_boxes
 
 

@@ -1,12 +1,11 @@
 """Encoder effort levels: how many refinement steps (refine.py) an encode spends on the
 image's latent. Kept free of torch so that the command line can check a level at once."""
+from ..defaults import DEFAULT_EFFORT, MAX_EFFORT  # noqa: F401  (re-exported; the levels' bounds, for --help)
 from ..errors import DCNError
 
 # effort -> refinement steps per block of 1024 x 1024 pixels (0: the analysis' latent as
 # it is, today's encoder bit for bit); times and gains: README, bench/results/effort-*
 STEPS = {0: 0, 1: 8, 2: 24, 3: 64}
-DEFAULT_EFFORT = 0  # the cost of an encode without refinement; 1 takes ~15x as long on a Kodak image
-MAX_EFFORT = max(STEPS)
 
 
 def check_effort(effort: int) -> int:

@@ -219,7 +219,8 @@ def _convert_reporting(job: Job, *args) -> Outcome:
 def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, options: dict | None = None,
             model=None, settings: dict | None = None) -> Outcome:
     """One file; runs in a worker process, where the model stays loaded between files.
-    options: the encoder's effort, and target_size / target_bpp / target_psnr / best_effort for rate control;
+    options: the encoder's effort, and target_size / target_bpp / target_psnr / best_effort for rate control
+    (to .dcn), or the image writer's png_compress (from .dcn);
     settings: what the output's record says it was made with (None: no record)."""
     from ..files import atomic_write
     try:
@@ -235,7 +236,7 @@ def convert(job: Job, to: str, quality: float, device: str, max_pixels: int, opt
             from ..image.io import image_bytes
             from ..pipeline.decode import decode
             image = decode(job.src.read_bytes(), device=device, max_pixels=max_pixels)
-            data = image_bytes(image, job.dst)
+            data = image_bytes(image, job.dst, **(options or {}))
             pixels = image.width * image.height
         atomic_write(job.dst, data)
         if settings is not None and job.record is not None:

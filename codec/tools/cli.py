@@ -11,15 +11,17 @@ from typing import Optional
 import typer
 
 from ..console import one_heap, user_errors
+from ..defaults import CODING_TILE, DECODE_BLOCK, DEFAULT_EFFORT, MAX_EFFORT, PNG_COMPRESS
 from ..errors import DCNError
 
-DEFAULT_EFFORT, MAX_EFFORT = 0, 3  # codec/pipeline/effort.py's (not imported: --help stays light); a test checks
 EFFORT_HELP = ("Encoder effort, 0 to 3: time spent refining the latent for this image, for smaller files at the "
                "same quality (0: none; 3: about a minute for a Kodak image; see the README's table). Any decoder "
                "reads the result.")
 METADATA_NAMES = {"icc_profile": "ICC profile", "exif": "EXIF"}
 MAX_PIXELS_HELP = "Refuse images larger than this many pixels (counted padded to multiples of 64)."
 DEFAULT_MAX_PIXELS = 2 ** 27
+PNG_COMPRESS_HELP = (f"zlib level of PNG output, 0 to 9 (default {PNG_COMPRESS}: fast, and on photographs as small "
+                     "as 6; 9 for the smallest files, several times slower).")
 
 HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(help="DCN learned image codec.", no_args_is_help=True, add_completion=False,
@@ -122,8 +124,8 @@ def encode_command(
     model: Optional[str] = typer.Option(None, help="Model to encode with: a released model's name (see "
                                                    "`dcn models`; default: the newest) or a folder of weights."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(128, help="Coding tile in pixels (a multiple of 64): each tile's streams decode "
-                                       "on their own. The default matches the training crops (see bench/README.md)."),
+    tile: int = typer.Option(CODING_TILE, help="Coding tile in pixels (a multiple of 64): each tile's streams "
+                                               "decode on their own. The default is measured in bench/README.md."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No warnings, no progress and no report; errors only."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written: size, quality, bpp, "
@@ -196,11 +198,12 @@ def decode_command(
                                                                       "extension."),
     jpeg_quality: int = typer.Option(95, "--jpeg-quality", min=1, max=100,
                                      help="Quality when writing JPEG (1-100)."),
+    png_compress: int = typer.Option(PNG_COMPRESS, "--png-compress", min=0, max=9, help=PNG_COMPRESS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No warnings and no progress; errors only."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was decoded: size, quality, bpp, "
                                                                  "model, time (on stderr)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    block: int = typer.Option(256, "--block", "--tile", help="Block size in pixels for the synthesis network "
+    block: int = typer.Option(DECODE_BLOCK, "--block", "--tile", help="Block size in pixels for the synthesis network "
                                                              "(bounds memory; --tile is its old name)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
@@ -220,7 +223,7 @@ def decode_command(
     from ..pipeline.decode import decode
     image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block),
                    progress=progress_wanted() and not quiet)
-    write_output(output, image_bytes(image, output, fmt, jpeg_quality))
+    write_output(output, image_bytes(image, output, fmt, jpeg_quality, png_compress))
     if verbose and not quiet:
         report(input, output, data, time.perf_counter() - start)
 
@@ -343,6 +346,7 @@ def batch_command(
                                help=EFFORT_HELP),
     strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Leave the ICC profile and EXIF out of "
                                         "the file (kept by default and written back on decode)."),
+    png_compress: int = typer.Option(PNG_COMPRESS, "--png-compress", min=0, max=9, help=PNG_COMPRESS_HELP),
     jobs: int = typer.Option(1, help="Worker processes (torch threads are split between them)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     include: list[str] = typer.Option([], help="Only relative paths matching this glob (repeatable)."),
@@ -399,7 +403,8 @@ def batch_command(
         return
     dst.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(dst, recursive=True)  # a killed run's, never a live one's
-    options = dict(targets or {}, effort=effort, strip_metadata=strip_metadata)
+    options = dict(targets or {}, effort=effort, strip_metadata=strip_metadata) if to == "dcn" else \
+        dict(png_compress=png_compress)
     s = batch.run(todo, to, quality, device, max_pixels, jobs, options, chosen,
                   progress=progress_wanted(), settings=settings)
     s.skipped = skipped
