@@ -49,17 +49,14 @@ def median_time(fn, runs: int) -> float:
     return statistics.median(times)
 
 
-def dcn_times(images: list[Image.Image], model: str, runs: int) -> dict:
+def dcn_codec(model: str):
+    """(encode, decode) of DCN's public API with a model: PIL image -> bytes -> PIL image."""
     import codec
-    enc, dec = [], []
-    for img in images:
-        data = codec.encode(img, model=model)
-        enc.append(median_time(lambda: codec.encode(img, model=model), runs))
-        dec.append(median_time(lambda: codec.decode(data).load(), runs))
-    return {"encode": statistics.median(enc), "decode": statistics.median(dec)}
+    return (lambda img: codec.encode(img, model=model)), (lambda data, size: codec.decode(data).load())
 
 
-def compressai_times(images: list[Image.Image], runs: int) -> dict | None:
+def compressai_codec():
+    """(encode, decode) of CompressAI's MeanScaleHyperprior(64, 128), or None where it does not import."""
     tv = types.ModuleType("torchvision")
     tv.transforms = types.ModuleType("torchvision.transforms")
     sys.modules.setdefault("torchvision", tv)
@@ -73,22 +70,30 @@ def compressai_times(images: list[Image.Image], runs: int) -> dict | None:
     model = MeanScaleHyperprior(64, 128).eval()
     model.update(force=True)
 
+    @torch.no_grad()
     def compress(img):
         x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float() / 255
         h, w = x.shape[-2:]
         return model.compress(torch.nn.functional.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate"))
 
+    @torch.no_grad()
     def decompress(out, size):
         x = model.decompress(out["strings"], out["shape"])["x_hat"][0, :, :size[1], :size[0]]
         return Image.fromarray(torch.round(x.clamp(0, 1) * 255).to(torch.uint8).permute(1, 2, 0).numpy())
 
-    enc, dec = [], []
-    with torch.no_grad():
-        for img in images:
-            out = compress(img)
-            enc.append(median_time(lambda: compress(img), runs))
-            dec.append(median_time(lambda: decompress(out, img.size), runs))
-    return {"encode": statistics.median(enc), "decode": statistics.median(dec)}
+    return compress, decompress
+
+
+def kodak_times(images: list[Image.Image], codecs: dict, runs: int) -> dict:
+    """Median over images of each image's median encode and decode time; the codecs take
+    turns on each image, so that a slow spell of the machine does not fall on one of them."""
+    times = {name: {"encode": [], "decode": []} for name in codecs}
+    for img in images:
+        for name, (enc, dec) in codecs.items():
+            data = enc(img)
+            times[name]["encode"].append(median_time(lambda: enc(img), runs))
+            times[name]["decode"].append(median_time(lambda: dec(data, img.size), runs))
+    return {name: {k: statistics.median(v) for k, v in t.items()} for name, t in times.items()}
 
 
 def process(cmd: list[str], tree: Path) -> tuple[float, float]:
@@ -148,12 +153,12 @@ def main() -> None:
            "images": [p.name for p in paths], "runs": args.runs, "kodak": {}}
     from codec.models.registry import default_model
     model = default_model().id  # the only released model that still ships an encoder
-    print(f"Kodak: DCN {model}", flush=True)
-    res["kodak"][f"DCN {model}"] = dcn_times(images, model, args.runs)
-    print("Kodak: CompressAI", flush=True)
-    cai = compressai_times(images, args.runs)
-    if cai:
-        res["kodak"]["CompressAI MeanScaleHyperprior(64, 128)"] = cai
+    codecs = {f"DCN {model}": dcn_codec(model)}
+    peer = compressai_codec()
+    if peer:
+        codecs["CompressAI MeanScaleHyperprior(64, 128)"] = peer
+    print("Kodak: " + ", ".join(codecs), flush=True)
+    res["kodak"] = kodak_times(images, codecs, args.runs)
     if not args.no_big:
         trees = {"this tree": ROOT, **({"old": args.old.resolve()} if args.old else {})}
         with tempfile.TemporaryDirectory() as tmp:

@@ -2,6 +2,7 @@
 status 1, warnings as one line too, and a bounded heap."""
 import ctypes
 import functools
+import os
 import sys
 import warnings
 
@@ -48,3 +49,14 @@ def one_heap() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
+
+
+def quick_exit(code: int) -> None:
+    """Exit at once, skipping the interpreter's teardown: with torch loaded that teardown
+    took 0.7 s of a 3.6 s `dcn decode` of a Kodak image on a 2-core machine, and a command
+    that has written and closed its output needs none of it. Buffered output is flushed
+    first. Only for commands whose work is finished when they return (nothing left running
+    in another thread or process, every output closed): encode and decode."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..console import one_heap, user_errors
+from ..console import one_heap, quick_exit as quick_exit_now, user_errors
 from ..defaults import CODING_TILE, DECODE_BLOCK, DEFAULT_EFFORT, MAX_EFFORT, PNG_COMPRESS
 from ..errors import DCNError
 
@@ -428,10 +428,14 @@ decode_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, c
 decode_app.command()(decode_command)
 
 
-def _run(typer_app: typer.Typer) -> None:
-    """Run a command; usage errors too end in one line on stderr and exit status 1."""
+def _run(typer_app: typer.Typer, quick_exit: bool = False) -> None:
+    """Run a command; usage errors too end in one line on stderr and exit status 1.
+    quick_exit: leave without the interpreter's teardown once the command is done (see
+    console.quick_exit), for the commands that only read and write files."""
     try:
         code = typer_app(standalone_mode=False)
+        if quick_exit:
+            quick_exit_now(code if isinstance(code, int) else 0)
     except Exception as exc:
         # click's UsageError (exit code 2), wherever this typer version keeps click
         if getattr(exc, "exit_code", None) != 2 or not hasattr(exc, "format_message"):
@@ -446,14 +450,17 @@ def _run(typer_app: typer.Typer) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+QUICK_EXIT = ("encode", "decode")  # commands whose work is done when they return: no processes, no servers
+
+
 def main():
     _register_training_commands()
-    _run(app)
+    _run(app, quick_exit=sys.argv[1:2] and sys.argv[1] in QUICK_EXIT)
 
 
 def encode_main():
-    _run(encode_app)
+    _run(encode_app, quick_exit=True)
 
 
 def decode_main():
-    _run(decode_app)
+    _run(decode_app, quick_exit=True)
