@@ -55,7 +55,8 @@ def main() -> None:
         torch_s, decode_s = rows["python -c 'import torch'"], rows["dcn decode x.dcn x.png"]
     lines = [f"# Whole-process times, {time.strftime('%Y-%m-%d')}", "",
              f"`python bench/startup.py {args.image} --out {args.out} --runs {args.runs}`", "",
-             f"{cpu_model()}, {platform.python_version()}; medians of {args.runs} runs after a warm-up.", "",
+             f"{cpu_model()}, {platform.python_version()}; medians of {args.runs} rounds after a warm-up round, "
+             "each round running every command once, in turn.", "",
              "| command | wall (s) |", "|---|---:|"] + [f"| `{k}` | {v:.2f} |" for k, v in rows.items()] + [
                  "", f"`dcn decode` takes {decode_s - torch_s:.2f} s more than importing torch."]
     args.out.write_text("\n".join(lines) + "\n")

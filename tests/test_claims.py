@@ -65,7 +65,19 @@ CLAIMS = [
     ("bench/README.md", r"BD-rate of DCN \*\*−([\d.]+) % against JPEG\*\*, −([\d.]+) % against JPEG 4:4:4, \*\*\+([\d.]+) % against WebP\*\*, \+([\d.]+) % against JPEG 2000, \+([\d.]+) % against AVIF",
      lambda: [-bd(K, "dcn", "jpeg"), -bd(K, "dcn", "jpeg444"), bd(K, "dcn", "webp"), bd(K, "dcn", "jpeg2000"), bd(K, "dcn", "avif")], None),
 ]
+KODAK_SPEED = ("kodak", "DCN checkerboard-64-128@1"), ("kodak", "CompressAI MeanScaleHyperprior(64, 128)")
 CLAIMS += [
+    ("README.md", r"a decode takes ([\d.]+) s and an encode ([\d.]+) s \(medians\), against ([\d.]+) s and ([\d.]+) s "
+                  r"for CompressAI's", lambda: [speed(*KODAK_SPEED[0], "decode"), speed(*KODAK_SPEED[0], "encode"),
+                                              speed(*KODAK_SPEED[1], "decode"), speed(*KODAK_SPEED[1], "encode")], 3),
+    ("README.md", r"DCN decodes ([\d.]+) times as fast, context pass included, and encodes ([\d.]+) times as fast",
+     lambda: [speed(*KODAK_SPEED[1], "decode") / speed(*KODAK_SPEED[0], "decode"),
+              speed(*KODAK_SPEED[1], "encode") / speed(*KODAK_SPEED[0], "encode")], 2),
+    ("README.md", r"A 24 MP image encodes in ([\d.]+) s \((\d+) MB peak RSS\) and decodes in ([\d.]+) s \((\d+) MB\), ([\d.]+) "
+                  r"times as fast as the previous release's decoder",
+     lambda: [speed("big", "this tree", "encode_s"), speed("big", "this tree", "encode_mb"),
+              speed("big", "this tree", "decode_s"), speed("big", "this tree", "decode_mb"),
+              speed("big", "old", "decode_s") / speed("big", "this tree", "decode_s")], None),
     ("README.md", r"256-px tiles cost ([\d.]+) % more bytes than one tile per image, 128-px tiles ([\d.]+) %",
      lambda: [tile_cost(256), tile_cost(128)], None),
 ]

@@ -294,6 +294,9 @@ def bench_command(
                                                 "(repeatable)."),
     jobs: int = typer.Option(1, help="Images measured in parallel (processes)."),
     limit: int = typer.Option(0, help="Use only the first N images (0: all)."),
+    report_page: bool = typer.Option(False, "--report", help="Also write report.html: RD curves, BD-rates, times and "
+                                                        "side-by-side crops of every codec at DCN's file sizes."),
+    report_images: int = typer.Option(3, help="Images shown as crops in report.html (the first N)."),
 ):
     """Bits per pixel vs PSNR-RGB and MS-SSIM of DCN and classical codecs on the same images."""
     from ..train.data import list_images
@@ -326,6 +329,9 @@ def bench_command(
     if not report.plot(c, out / "rd.png", f"{images.name}: {len(paths)} images"):
         typer.echo("dcn: matplotlib is not installed: no plot (pip install 'dcn[bench]')", err=True)
     typer.echo(table)
+    if report_page:
+        from .bench import page
+        typer.echo(f"report: {page.write(out, c, paths[:max(1, report_images)], chosen, f'{images.name}: {len(paths)} images')}")
 
 
 @app.command("batch")
