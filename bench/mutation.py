@@ -23,11 +23,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--report-only", action="store_true", help="write the report of the mutants run so far")
     args = ap.parse_args()
     env = dict(os.environ, DCN_WEIGHTS=os.environ.get("DCN_WEIGHTS", str(ROOT / "weights")))
     mutmut = [sys.executable, "-m", "mutmut"]
     t = time.perf_counter()
-    subprocess.run(mutmut + ["run", "--max-children", str(args.max_children)], cwd=ROOT, env=env)
+    if not args.report_only:
+        subprocess.run(mutmut + ["run", "--max-children", str(args.max_children)], cwd=ROOT, env=env)
     minutes = (time.perf_counter() - t) / 60
     listing = subprocess.run(mutmut + ["results", "--all", "true"], cwd=ROOT, env=env, capture_output=True,
                              text=True).stdout
@@ -37,9 +39,12 @@ def main() -> None:
     survived = sorted(name for name, s in status.items() if s == "survived")
     lines = [f"# Mutation testing, {time.strftime('%Y-%m-%d')}", "",
              f"`python bench/mutation.py --out {args.out}` (mutmut 3; modules and tests: `[tool.mutmut]` in "
-             f"pyproject.toml), {minutes:.0f} minutes.", "",
+             f"pyproject.toml)" + (f", {minutes:.0f} minutes." if not args.report_only else "; report of the mutants run so far."), "",
              "| status | mutants |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sorted(counts.items())]
-    lines += ["", f"Killed: {killed} of {sum(counts.values())} ({100 * killed / max(1, sum(counts.values())):.1f} %).",
+    run = sum(counts.values()) - counts.get("not checked", 0)
+    detected = killed + counts.get("timeout", 0)  # a mutant that makes a test hang is caught too
+    lines += ["", f"Detected (killed or timed out): {detected} of the {run} mutants run "
+                  f"({100 * detected / max(1, run):.1f} %); not run: {counts.get('not checked', 0)}.",
               "", "## Surviving mutants", ""]
     for name in survived:
         diff = subprocess.run(mutmut + ["show", name], cwd=ROOT, env=env, capture_output=True, text=True).stdout

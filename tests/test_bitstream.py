@@ -197,3 +197,22 @@ def test_an_alpha_bomb_is_not_inflated():
         tracemalloc.stop()
     assert peak < 2 ** 20, peak
     assert decode_alpha(zlib.compress(bytes(range(100))), 10, 10)[9, 9] == 99
+
+
+@pytest.mark.parametrize("metadata", [{}, {"icc_profile": b"i" * 7, "exif": b"Exif\0\0" + b"e" * 9}])
+def test_section_sizes_are_each_part_of_the_file(metadata):
+    """What `dcn info` prints: every part's bytes, the same from the whole file and from
+    its index alone, adding up to the file's length; sections named by the model, or by
+    their number."""
+    h = container.Header("RGBA", 128, 64, 2.0, b"abcd", 64, sections=2, version=3)
+    tiles = ((b"z" * 8, b"y" * 12), (b"z" * 4, b"y" * 20))  # 1 row x 2 columns of 64-px tiles
+    data = container.write(container.Container(h, tiles, b"a" * 5, metadata))
+    whole, index = container.read(data), container.read_index(data)
+    sizes = whole.section_sizes(("z", "y"))
+    meta = len(container.pack_metadata(metadata))
+    assert sizes == {"header": whole.header.size, "tile index": 4 * 4, "z": 12, "y": 32, "alpha": 5,
+                     **({"metadata": meta} if metadata else {}), "checksum": 4}
+    assert index.section_sizes(("z", "y")) == sizes
+    assert sum(sizes.values()) == len(data)
+    assert list(index.section_sizes())[2:4] == ["section 0", "section 1"]
+    assert list(index.section_sizes(("z",)))[2:4] == ["z", "section 1"]
