@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.tools import batch
+from codec.tools import batch_plan as plan
 from conftest import make_image, run_cli
 
 
@@ -109,24 +109,24 @@ def test_killed_run_resumes_cleanly(tmp_path):
 
 
 def test_shards_are_disjoint_and_cover_everything(tree, tmp_path):
-    jobs = batch.find_jobs(tree, tmp_path / "dst", "dcn", [], [])
+    jobs = plan.find_jobs(tree, tmp_path / "dst", "dcn", [], [])
     everything = {j.rel for j in jobs}
     for n in (1, 2, 3, 7):
-        parts = [{j.rel for j in jobs if batch.in_shard(j.rel, k, n)} for k in range(n)]
+        parts = [{j.rel for j in jobs if plan.in_shard(j.rel, k, n)} for k in range(n)]
         assert set().union(*parts) == everything
         assert sum(len(p) for p in parts) == len(everything)
 
 
 def test_shard_sources():
-    assert batch.parse_shard("2/5", None, {}) == (1, 5)
-    assert batch.parse_shard(None, None, {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4",
+    assert plan.parse_shard("2/5", None, {}) == (1, 5)
+    assert plan.parse_shard(None, None, {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4",
                                           "SLURM_ARRAY_TASK_MIN": "1"}) == (3, 4)
-    assert batch.parse_shard(None, 6, {"JOB_COMPLETION_INDEX": "2"}) == (2, 6)
-    assert batch.parse_shard(None, None, {}) == (0, 1)
+    assert plan.parse_shard(None, 6, {"JOB_COMPLETION_INDEX": "2"}) == (2, 6)
+    assert plan.parse_shard(None, None, {}) == (0, 1)
     with pytest.raises(codec.DCNError):
-        batch.parse_shard(None, None, {"JOB_COMPLETION_INDEX": "2"})
+        plan.parse_shard(None, None, {"JOB_COMPLETION_INDEX": "2"})
     with pytest.raises(codec.DCNError):
-        batch.parse_shard("0/3", None, {})
+        plan.parse_shard("0/3", None, {})
 
 
 def test_shards_from_the_environment_through_the_cli(tree, tmp_path):

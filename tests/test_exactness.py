@@ -85,3 +85,23 @@ def test_decoding_form_is_the_same_network():
         ref = synthesis(y)
         fast = for_decoding(synthesis)(y.contiguous(memory_format=torch.channels_last))
     assert fast.shape == ref.shape == (1, 3, 48, 80) and torch.allclose(fast, ref, atol=1e-5)
+
+
+def test_encode_and_decode_run_channels_last(monkeypatch):
+    """Every GDN/IGDN of an encode and a decode gets oneDNN's channels-last layout and runs
+    in place: a block of the image once reached the analysis with strides that made every
+    convolution fall back to the contiguous layout (20 % slower, silently)."""
+    from codec.nets.layers import GDN
+    calls = []
+    original = GDN.forward
+
+    def forward(self, x):
+        calls.append(x.is_contiguous(memory_format=torch.channels_last) and x.stride()[0] == x[0].numel())
+        return original(self, x)
+
+    monkeypatch.setattr(GDN, "forward", forward)
+    data = codec.encode(make_image(300, 200, seed=1), quality=4)
+    assert len(calls) >= 3 and all(calls)
+    calls.clear()
+    codec.decode(data)
+    assert len(calls) >= 3 and all(calls)

@@ -371,7 +371,7 @@ def batch_command(
     from ..models.registry import find
     from ..models.weights import load_decoder
     from ..models.quality import check_quality
-    from . import batch
+    from . import batch, batch_plan as plan
     to = to.lower().lstrip(".")
     check_targets(quality, target_size, target_bpp, target_psnr)
     if effort:
@@ -394,12 +394,12 @@ def batch_command(
                 "targets": targets} if to == "dcn" else {"to": to}
     if to == "dcn":  # only when set: records written before these options existed stay valid
         settings.update({k: v for k, v in (("effort", effort), ("strip_metadata", strip_metadata)) if v})
-    index, count = batch.parse_shard(shard, shard_count)
-    all_jobs = [j for j in batch.find_jobs(src, dst, to, include, exclude) if batch.in_shard(j.rel, index, count)]
-    refused = batch.collisions(all_jobs)
+    index, count = plan.parse_shard(shard, shard_count)
+    all_jobs = [j for j in plan.find_jobs(src, dst, to, include, exclude) if plan.in_shard(j.rel, index, count)]
+    refused = plan.collisions(all_jobs)
     refused.update({j.rel: f"{j.dst} exists in the source tree and was not written by dcn batch: not overwritten"
-                    for j in all_jobs if j.rel not in refused and batch.foreign_output(j, src)})
-    todo = [j for j in all_jobs if j.rel not in refused and (force or not batch.up_to_date(j, settings))]
+                    for j in all_jobs if j.rel not in refused and plan.foreign_output(j, src)})
+    todo = [j for j in all_jobs if j.rel not in refused and (force or not plan.up_to_date(j, settings))]
     skipped = len(all_jobs) - len(todo) - len(refused)
     if dry_run:
         for j in all_jobs:
