@@ -10,7 +10,7 @@ from conftest import hyperprior_part
 SPEC = tables.ScaleSpec()  # model 1's scale grid
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test (0.1 s): mutmut credits a module fixture's calls to its first test only
 def gauss():
     t = tables.gaussian_tables(SPEC)
     t.validate()
@@ -72,6 +72,53 @@ def test_bad_lengths_are_reported(gauss):
 def test_quantized_pmf_is_normalized():
     counts = tables.quantize_pmf(np.array([0.5, 1e-12, 0.25, 0.25, 0.0]))
     assert counts.sum() == 2 ** tables.PRECISION and counts.min() >= 1
+
+
+def test_quantized_pmf_counts_exactly():
+    """Counts of (total - entries) * p rounded, at least 1, the remainder to the largest."""
+    pmf = np.array([0.25, 0.5, 0.25, 0.0])  # 65532 * p = 16383, 32766, 16383, 0 (raised to 1)
+    expected = [16383, 32766 + 3, 16383, 1]
+    for scale in (1.0, 3.0, 0.5):  # any total mass: normalized first
+        counts = tables.quantize_pmf(pmf * scale)
+        assert counts.tolist() == expected and counts.dtype == np.int64
+    assert tables.quantize_pmf(np.array([-0.5, 1.0])).tolist() == [1, 2 ** tables.PRECISION - 1]  # negatives: 0
+    with pytest.raises(ValueError, match="^table too long for the coder's precision$"):
+        tables.quantize_pmf(np.full(2 ** tables.PRECISION + 1, 1.0))
+
+
+def test_table_sets_keep_their_types_and_survive_a_weights_file():
+    t = tables.TableSet.from_pmfs([np.array([0.5, 0.5]), np.array([0.2, 0.3, 0.5])], [-1, 4])
+    assert (t.counts.dtype, t.offsets.dtype, t.lows.dtype) == (np.int32, np.int64, np.int64)
+    assert t.offsets.tolist() == [0, 2, 5] and t.lows.tolist() == [-1, 4] and t.lengths.tolist() == [2, 3]
+    back = tables.TableSet.from_tensors(t.tensors("y"), "y")
+    assert all(np.array_equal(getattr(back, k), getattr(t, k)) for k in ("counts", "offsets", "lows"))
+    spec = tables.ScaleSpec(min=0.2, max=100.0, count=32, frac_bits=10, tail_mass=1e-7)
+    assert tables.ScaleSpec.from_json(spec.to_json()) == spec and tables.ScaleSpec.from_json(None) == SPEC
+
+
+def _table_set(counts, offsets, lows):
+    return tables.TableSet(np.array(counts, np.int32), np.array(offsets, np.int64), np.array(lows, np.int64))
+
+
+FULL = 2 ** tables.PRECISION
+
+
+@pytest.mark.parametrize("counts, offsets, lows, message", [
+    ([FULL - 1, 1], [0, 2], [0, 1], "malformed table set"),  # one low too many
+    ([FULL - 1, 1, 5], [1, 3], [0], "malformed table set"),  # not starting at 0
+    ([FULL - 1, 1, 5], [0, 2], [0], "malformed table set"),  # counts left over
+    ([FULL - 1, 1, FULL], [0, 2, 3], [0, 0], "malformed table set"),  # a table of one entry: no room for a value
+    ([FULL, 0], [0, 2], [0], "table 0 is not normalized"),  # a zero count
+    ([FULL - 1, 1, FULL - 2, 1], [0, 2, 4], [0, 0], "table 1 is not normalized"),  # not summing to 2**16
+])
+def test_malformed_table_sets_are_refused(counts, offsets, lows, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        _table_set(counts, offsets, lows).validate()
+
+
+def test_the_smallest_table_sets_are_valid():
+    _table_set([FULL - 1, 1], [0, 2], [0]).validate()  # one value and the escape
+    _table_set([FULL - 1, 1, FULL - 2, 2], [0, 2, 4], [0, -3]).validate()
 
 
 def test_parts_of_one_stream_come_out_in_order(gauss):

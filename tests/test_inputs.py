@@ -119,3 +119,60 @@ def test_unusable_inputs(tmp_path, kind):
         path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DCNError):
         codec.encode(path)
+
+
+@pytest.mark.parametrize("path, name, fmt", [
+    ("x.png", None, "PNG"), ("x.JPG", None, "JPEG"), ("a.b/x.jpeg", None, "JPEG"), ("x.webp", None, "WEBP"),
+    ("x.tif", None, "TIFF"), ("x.bmp", None, "BMP"), ("x.out", "png", "PNG"), ("x.png", "JPEG", "JPEG"),
+    ("x", ".webp", "WEBP"), ("x.dcn", "png", "PNG"),
+])
+def test_output_format_follows_the_name_or_the_extension(path, name, fmt):
+    from pathlib import Path
+    from codec.image.io import output_format
+    assert output_format(Path(path), name) == fmt
+
+
+@pytest.mark.parametrize("path, name, message", [
+    ("x.dcn", None, "x.dcn: decoding writes an image (e.g. .png), not another .dcn file"),
+    ("x.png", "DCN", "x.png: decoding writes an image (e.g. .png), not another .dcn file"),
+    ("x.xyz", None, "x.xyz: unknown output image format (use e.g. png)"),
+    ("x", None, "x: unknown output image format (use e.g. png)"),
+    ("x.png", "xyz", "--format xyz: unknown output image format (use e.g. png)"),
+    ("x.psd", None, "x.psd: unknown output image format (use e.g. png)"),  # Pillow reads PSD, cannot write it
+])
+def test_unknown_output_formats_are_refused_in_words(path, name, message):
+    from pathlib import Path
+    from codec.image.io import output_format
+    with pytest.raises(DCNError) as e:
+        output_format(Path(path), name)
+    assert str(e.value) == message
+
+
+def test_image_bytes_writes_each_format_as_asked():
+    from pathlib import Path
+    from codec.image.io import JPEG_QUALITY, image_bytes
+    from codec.defaults import PNG_COMPRESS
+    img = make_image(96, 64, seed=7)
+    img.info.update(icc_profile=b"profile bytes", exif=Image.Exif().tobytes())
+    png = image_bytes(img, Path("x.png"))
+    back = Image.open(io.BytesIO(png))
+    assert back.format == "PNG" and np.array_equal(np.asarray(back), np.asarray(img))
+    assert back.info["icc_profile"] == b"profile bytes"
+    sizes = {level: len(image_bytes(img, Path("x.png"), png_compress=level)) for level in (0, PNG_COMPRESS, 9)}
+    assert sizes[PNG_COMPRESS] == len(png) and sizes[0] > sizes[PNG_COMPRESS] > sizes[9]
+    jpeg = image_bytes(img, Path("x.png"), fmt="JPEG")  # fmt wins over the extension
+    ref = io.BytesIO()
+    img.save(ref, format="JPEG", quality=JPEG_QUALITY, icc_profile=img.info["icc_profile"], exif=img.info["exif"])
+    assert jpeg == ref.getvalue() == image_bytes(img, Path("x.jpg")) and JPEG_QUALITY == 95
+    assert len(image_bytes(img, Path("x.jpg"), jpeg_quality=50)) < len(jpeg)
+
+
+def test_image_bytes_refuses_what_a_format_cannot_hold():
+    from pathlib import Path
+    from codec.image.io import image_bytes
+    with pytest.raises(DCNError) as e:
+        image_bytes(make_image(8, 8, mode="RGBA"), Path("out.jpg"))
+    assert str(e.value) == "out.jpg: JPEG cannot store the alpha channel; use .png"
+    with pytest.raises(DCNError) as e:
+        image_bytes(make_image(8, 8, mode="LA"), Path("out.bmp"))
+    assert str(e.value) == "out.bmp: cannot write BMP (cannot write mode LA as BMP)"

@@ -1,6 +1,7 @@
 """The integer scale network gives the exact integer result (checked against a plain
 int64 reference), so table selection cannot differ between machines or thread counts."""
 import numpy as np
+import pytest
 import torch
 
 from codec.nets.intnet import IntegerScaleNet
@@ -82,3 +83,73 @@ def test_rounding_is_half_up_on_ties():
                      transposed=False, stride=1, shift=1, relu=False)
     x = torch.tensor([-5.0, -3.0, -1.0, 1.0, 3.0, 5.0, 4.0], dtype=torch.float64).reshape(1, 1, 1, 7)
     assert layer(x).flatten().tolist() == [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 2.0]
+
+
+def _float_chain():
+    """A small scale network of the shipped shape: z -> 4x its resolution."""
+    torch.manual_seed(0)
+    convs = [torch.nn.ConvTranspose2d(4, 6, 5, 2, 2, 1), torch.nn.ConvTranspose2d(6, 6, 5, 2, 2, 1),
+             torch.nn.Conv2d(6, 3, 3, 1, 1)]
+    z = torch.from_numpy(np.random.default_rng(3).integers(-10, 11, (1, 4, 5, 6)).astype(np.float32))
+    hidden = []
+    with torch.no_grad():
+        a = z
+        for conv in convs[:-1]:
+            a = torch.relu(conv(a))
+            hidden.append(float(a.max()))
+        out = convs[-1](a)
+    return convs, z, hidden, out
+
+
+def test_export_gives_integer_layers_that_follow_the_float_network():
+    """quantize (what `dcn export` runs on the scale network): every layer's integers, scaled
+    back, are the float network's values to within a few units of the last fractional bit."""
+    from codec.nets.intnet import ACT_MAX, quantize
+    convs, z, hidden_max, out = _float_chain()
+    net = quantize(convs, hidden_max, 8, thresholds=np.array([3, 7]))
+    assert [(l.transposed, l.stride, l.relu) for l in net.layers] == [(True, 2, True), (True, 2, True),
+                                                                     (False, 1, False)]
+    assert all(torch.equal(l.weight, torch.round(l.weight)) and torch.equal(l.bias, torch.round(l.bias))
+               for l in net.layers)
+    assert net.thresholds.tolist() == [3.0, 7.0] and net.thresholds.dtype == torch.float64
+    fixed = net._run(z.double())
+    assert fixed.shape == out.shape and torch.allclose(fixed / 2 ** 8, out.double(), atol=4 / 2 ** 8)
+    assert torch.equal(net.fixed_point_scales(z[0].numpy().astype(np.int64)), fixed[0])
+    hidden = net.layers[0](z.double())  # a hidden layer: frac_bits_for(its maximum) fractional bits
+    assert 0 <= float(hidden.min()) and ACT_MAX / 32 < float(hidden.max()) <= ACT_MAX / 8
+
+
+def test_fractional_bits_leave_sixteen_times_headroom():
+    from codec.nets.intnet import frac_bits_for
+    cases = {1.0: 16, 0.5: 17, 3.0: 14, 2.0 ** 16: 0, 2.0 ** 17: 0, 1e-9: 24, 0.0: 24, 2.0 ** -8: 24, 2.0 ** -7: 23}
+    assert {m: frac_bits_for(m) for m in cases} == cases
+
+
+def test_export_refuses_what_float64_cannot_sum_exactly():
+    from codec.nets.intnet import quantize_layers
+    convs, _, hidden_max, _ = _float_chain()
+    with pytest.raises(ValueError, match="^layer 2 cannot give 60 fractional bits$"):
+        quantize_layers(convs, hidden_max, 60)
+    with torch.no_grad():
+        convs[1].bias[0] = 1e20
+    with pytest.raises(ValueError, match="^layer 1 cannot be evaluated exactly in float64$"):
+        quantize_layers(convs, hidden_max, 8)
+
+
+def test_integer_layers_survive_a_weights_file():
+    from codec.nets.intnet import IntegerScaleNet, layers_from_state, layers_state, quantize
+    convs, z, hidden_max, _ = _float_chain()
+    net = quantize(convs, hidden_max, 8, thresholds=np.array([0]))
+    thresholds = np.quantile(net._run(z.double()).numpy(), [0.3, 0.7]).round().astype(np.int64)  # 3 tables in use
+    net = quantize(convs, hidden_max, 8, thresholds=thresholds)
+    state = net.state_dict()
+    assert sorted(state) == sorted(f"hs_int.{i}.{k}" for i in (0, 1, 2) for k in ("weight", "bias", "meta"))
+    assert state["hs_int.0.weight"].dtype == torch.int32 and state["hs_int.0.bias"].dtype == torch.int64
+    assert state["hs_int.0.meta"].tolist() == [1, 2, net.layers[0].shift, 1]
+    back = IntegerScaleNet.from_state_dict(state, thresholds)
+    for a, b in zip(back.layers, net.layers):
+        assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias) and a.weight.dtype == torch.float64
+        assert (a.transposed, a.stride, a.shift, a.relu) == (b.transposed, b.stride, b.shift, b.relu)
+    zi = z[0].numpy().astype(np.int64)
+    assert np.array_equal(back.indices(zi), net.indices(zi)) and len(np.unique(net.indices(zi))) == 3
+    assert layers_from_state(layers_state(net.layers, "p"), "q") == []

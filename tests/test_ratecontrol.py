@@ -21,13 +21,38 @@ def photo():
     return make_image(512, 384)
 
 
-def test_parse_size():
-    assert parse_size("120KB") == 120000
-    assert parse_size("1.5MB") == 1500000
-    assert parse_size("2KiB") == 2048
-    assert parse_size("777") == 777
-    with pytest.raises(DCNError):
-        parse_size("lots")
+@pytest.mark.parametrize("text, size", [
+    ("120KB", 120000), ("1.5MB", 1500000), ("2KiB", 2048), ("777", 777), ("1", 1), (" 40000 ", 40000),
+    ("9b", 9), ("9B", 9), ("3k", 3000), ("3K", 3000), ("2m", 2 * 10 ** 6), ("2M", 2 * 10 ** 6),
+    ("3kib", 3072), ("1MiB", 2 ** 20), ("0.5MIB", 2 ** 19), ("1.9", 1),
+])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lots", "cannot read the size 'lots' (e.g. 120KB, 1.5MB, 40000)"),
+    ("12GB", "cannot read the size '12GB' (e.g. 120KB, 1.5MB, 40000)"),
+    ("12X", "cannot read the size '12X' (e.g. 120KB, 1.5MB, 40000)"),
+    ("0.5", "target size '0.5' must be a positive, finite number of bytes"),
+    ("0", "target size '0' must be a positive, finite number of bytes"),
+    ("-3KB", "target size '-3KB' must be a positive, finite number of bytes"),
+    ("infKB", "target size 'infKB' must be a positive, finite number of bytes"),
+])
+def test_unreadable_sizes(text, message):
+    with pytest.raises(DCNError) as e:
+        parse_size(text)
+    assert str(e.value) == message
+
+
+def test_psnr_at_is_the_psnr_of_the_decoded_file():
+    from codec.pipeline.encode import prepare
+    from codec.pipeline.ratecontrol import psnr_at
+    for img in (make_image(130, 90, seed=4), make_image(70, 50, seed=5, mode="L")):
+        a = prepare(img)
+        for q in (2.0, 6.5):
+            decoded = codec.decode(codec.encode(img, q))
+            assert psnr_at(a, q) == pytest.approx(psnr(np.asarray(decoded), np.asarray(img)), abs=0.01)
 
 
 def test_psnr_curve_model_inverts_and_fits():
