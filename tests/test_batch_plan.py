@@ -1,5 +1,6 @@
 """The rules of `dcn batch`, in-process and without encoding: which sources become which
 outputs, which outputs are up to date, which are refused (fast; mutation-tested, #23)."""
+import hashlib
 import json
 import os
 import zlib
@@ -41,6 +42,7 @@ def test_find_jobs_maps_sources_to_outputs_and_records(tmp_path):
     assert [j.rel for j in jobs] == ["b.PNG", "a/.g.png", "a/c.jpg", "a/z/f.webp"]  # sorted per folder, top folder first
     assert [j.dst for j in jobs] == [dst.resolve() / p for p in ("b.dcn", "a/.g.dcn", "a/c.dcn", "a/z/f.dcn")]
     assert all(j.src == (src / j.rel).resolve() for j in jobs)
+    assert jobs[1].record.name == hashlib.sha1(b"a/.g.dcn").hexdigest()[:20] + ".json"  # runs find their records
     records = {j.record for j in jobs}
     assert len(records) == 4 and all(r.parent == dst.resolve() / plan.RECORDS and r.suffix == ".json"
                                      for r in records)
@@ -57,6 +59,7 @@ def test_include_exclude_and_an_output_inside_the_source(tmp_path):
     assert rels(["a/*", "top*"], []) == ["top.png", "a/x.png", "a/y.png"]
     assert rels([], ["*/x.png"]) == ["top.png", "a/y.png"]
     assert rels(["a/*"], ["*y*"]) == ["a/x.png"]
+    assert rels(["*/y.png"], []) == ["a/y.png"]  # a file left out does not end its folder's listing
     assert rels([], [], dst=src / "b") == ["top.png", "a/x.png", "a/y.png"]  # the output folder is not a source
 
 

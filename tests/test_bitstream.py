@@ -216,3 +216,30 @@ def test_section_sizes_are_each_part_of_the_file(metadata):
     assert sum(sizes.values()) == len(data)
     assert list(index.section_sizes())[2:4] == ["section 0", "section 1"]
     assert list(index.section_sizes(("z",)))[2:4] == ["z", "section 1"]
+
+
+def test_section_sizes_of_a_version_1_file_add_up():
+    """Version 1 has no tile index (one z and one y section for the whole image)."""
+    from pathlib import Path
+    conformance = Path(__file__).resolve().parents[1] / "formats" / "conformance" / "hyperprior-128-192-v1"
+    for name, version, index in (("sample-q4.5-v1.dcn", 1, 0), ("sample-q4.5-v2.dcn", 2, None)):
+        data = (conformance / name).read_bytes()
+        c = container.read(data)
+        sizes = c.section_sizes()
+        assert c.header.version == version and sum(sizes.values()) == len(data)
+        tiles = len(c.tiles) * c.header.sections
+        assert sizes["tile index"] == (0 if index == 0 else 4 * tiles)
+        assert container.read_index(data).section_sizes() == sizes
+
+
+def test_metadata_records_may_be_empty_but_not_truncated():
+    record = container.RECORD
+    assert container.unpack_metadata(record.pack(b"EXIF", 0)) == {"exif": b""}  # a record ending the section
+    assert container.unpack_metadata(record.pack(b"ICCP", 2) + b"ab" + record.pack(b"EXIF", 0)) == \
+        {"icc_profile": b"ab", "exif": b""}
+    for data, message in ((record.pack(b"EXIF", 0)[:5], "corrupt file: truncated metadata record"),
+                          (record.pack(b"EXIF", 3) + b"ab", "corrupt file: a metadata record overruns its section"),
+                          (record.pack(b"EXIF", 0) * 2, "corrupt file: two EXIF metadata records")):
+        with pytest.raises(DCNError) as e:
+            container.unpack_metadata(data)
+        assert str(e.value) == message

@@ -160,3 +160,29 @@ def test_escapes_beyond_the_limit_are_refused(gauss):
         else:
             with pytest.raises(DCNError, match="exceeds"):
                 entropy.decode(data, np.zeros(1, np.int64), gauss)
+
+
+def test_decoded_values_are_int32_in_the_encoders_shape(gauss):
+    rng = np.random.default_rng(9)
+    idx = rng.integers(0, len(gauss), (3, 4, 5))
+    values = rng.integers(-3000, 3000, idx.shape)  # escapes on every small table
+    out = entropy.decode(entropy.encode(values, idx, gauss), idx, gauss)
+    assert out.dtype == np.int32 and out.shape == idx.shape and np.array_equal(out, values)
+    empty = np.zeros((0, 7), np.int64)
+    out = entropy.decode(entropy.encode(empty, empty, gauss), empty, gauss)
+    assert out.dtype == np.int32 and out.shape == (0, 7)
+
+
+def test_corrupt_streams_are_named_in_one_line(gauss):
+    idx = np.zeros(5, np.int64)
+    data = entropy.encode(np.arange(5), idx, gauss)
+    for bad, message in ((data[:-1], "corrupt file: entropy-coded section length is not a multiple of 4"),
+                         (data + b"\0\0\0\1", "corrupt file: entropy-coded section has trailing data")):
+        with pytest.raises(DCNError) as e:
+            reader = entropy.Reader(bad)
+            reader.decode(idx, gauss)
+            reader.finish()
+        assert str(e.value) == message
+    with pytest.raises(DCNError) as e:
+        entropy.Reader(b"\0\0\0\0")  # a zero last word: constriction refuses the stream
+    assert str(e.value).startswith("corrupt file: entropy decoding failed (") and len(str(e.value)) > 40

@@ -176,3 +176,116 @@ def test_image_bytes_refuses_what_a_format_cannot_hold():
     with pytest.raises(DCNError) as e:
         image_bytes(make_image(8, 8, mode="LA"), Path("out.bmp"))
     assert str(e.value) == "out.bmp: cannot write BMP (cannot write mode LA as BMP)"
+
+
+def _picture(im, **kw):
+    from codec.image.io import load_picture
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pic = load_picture(im, 10 ** 8, **kw)
+    return pic, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("mode, values, expected, warned", [
+    ("I;16", [0, 257, 32896, 65535], [0, 1, 128, 255], ["I;16 image reduced to 8 bits per channel"]),
+    ("I", [0, 255, 100, 7], [0, 255, 100, 7], ["I image reduced to 8 bits per channel"]),  # within 0..255: kept
+    ("I", [0, 256, 65535, 128], [0, 1, 255, 0], ["I image reduced to 8 bits per channel"]),  # 16-bit range
+    ("I", [0, 100000, 50000, 1000], [0, 255, 128, 3], ["I image reduced to 8 bits per channel"]),  # by its max
+    ("I", [-70000, 65535, 257, 0], [0, 255, 1, 0], ["I image reduced to 8 bits per channel",
+                                                   "I image has negative values (down to -70000): clipped to 0"]),
+    ("F", [0.0, 0.5, 1.0, 0.25], [0, 128, 255, 64], ["F image reduced to 8 bits per channel"]),  # 0..1: scaled
+    ("F", [0.0, 100.4, 300.0, 1.5], [0, 100, 255, 2], ["F image reduced to 8 bits per channel"]),  # else clipped
+    ("F", [-2.0, 0.5, 0.0, 1.0], [0, 128, 0, 255], ["F image reduced to 8 bits per channel",
+                                                   "F image has negative values (down to -2): clipped to 0"]),
+])
+def test_deep_images_are_reduced_exactly(mode, values, expected, warned):
+    dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    a = np.array(values, dtype=dtype).reshape(2, 2)
+    im = Image.frombytes("I;16", (2, 2), a.tobytes()) if mode == "I;16" else Image.fromarray(a)
+    assert im.mode == mode
+    pic, messages = _picture(im)
+    assert pic.mode == "L" and pic.rgb.dtype == np.uint8
+    assert pic.rgb[..., 0].flatten().tolist() == expected and messages == warned
+
+
+def test_non_finite_float_images_are_refused():
+    with pytest.raises(DCNError) as e:
+        _picture(Image.fromarray(np.array([[0.5, np.nan]], dtype=np.float32)))
+    assert str(e.value) == "F image holds NaN or infinite values"
+
+
+def test_opening_restores_pillows_own_limit_and_names_the_input(tmp_path):
+    limit = Image.MAX_IMAGE_PIXELS
+    path = tmp_path / "x.png"
+    make_image(40, 30).save(path)
+    for source in (path, io.BytesIO(path.read_bytes())):
+        _picture(source)
+        assert Image.MAX_IMAGE_PIXELS == limit
+    from codec.image.io import load_picture
+    for source, name in ((tmp_path / "missing.png", f"{tmp_path / 'missing.png'}"), (io.BytesIO(b"not an image"), "input")):
+        with pytest.raises(DCNError) as e:
+            load_picture(source, 10 ** 8)
+        assert str(e.value) == f"{name}: " + ("no such file" if name != "input" else "not a recognised image file")
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "one.png").write_bytes(b"\x89")
+    for file, why in (("empty.png", "empty file"), ("one.png", "not a recognised image file")):
+        with pytest.raises(DCNError) as e:
+            load_picture(tmp_path / file, 10 ** 8)
+        assert str(e.value) == f"{tmp_path / file}: {why}"
+    with pytest.raises(DCNError) as e:
+        load_picture(io.BytesIO(path.read_bytes()), 1000)
+    assert str(e.value).startswith("input: ") and "1000" in str(e.value)
+
+
+def test_only_animated_or_deep_inputs_warn(tmp_path):
+    img = make_image(40, 30)
+    for fmt in ("PNG", "BMP", "JPEG", "TIFF"):  # BMP has no frame count: not animated
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        assert _picture(io.BytesIO(buf.getvalue()))[1] == [], fmt
+    buf = io.BytesIO()
+    img.save(buf, format="GIF", save_all=True, append_images=[img.transpose(Image.Transpose.ROTATE_180)])
+    assert _picture(io.BytesIO(buf.getvalue()))[1] == ["input: animated image, encoding only its first frame"]
+    buf = io.BytesIO()
+    img.save(buf, format="GIF", save_all=True)  # one frame
+    assert _picture(io.BytesIO(buf.getvalue()))[1] == []
+    path = tmp_path / "deep.png"
+    _png16(np.asarray(img).astype(np.uint16) * 257, path)
+    assert _picture(path)[1] == [f"{path}: 16-bit RGB image reduced to 8 bits per channel"]
+
+
+def test_alpha_plane_is_zlib_at_level_9_of_its_bytes():
+    from codec.image.alpha import decode_alpha, encode_alpha
+    import zlib
+    a = np.asarray(make_image(30, 20, mode="RGBA"))[..., 3]
+    assert encode_alpha(a) == zlib.compress(a.tobytes(), 9) != zlib.compress(a.tobytes())
+    assert encode_alpha(a.astype(np.int64)) == encode_alpha(a)  # stored as one byte a pixel, whatever the input
+    assert encode_alpha(a[:, ::2]) == zlib.compress(np.ascontiguousarray(a[:, ::2]).tobytes(), 9)
+    assert np.array_equal(decode_alpha(encode_alpha(a), 30, 20), a)
+
+
+def test_alpha_sections_must_hold_exactly_one_plane():
+    from codec.image.alpha import decode_alpha
+    import zlib
+    plane = bytes(range(200))
+    good = zlib.compress(plane, 9)
+    one_plane = "corrupt file: alpha section does not hold exactly one plane"
+    for data, w, h, message in ((good + b"x", 20, 10, one_plane),  # bytes after the stream
+                                (good[:-4], 20, 10, one_plane),  # the stream's checksum missing: not finished
+                                (good, 20, 9, one_plane),  # more pixels than the plane has
+                                (good, 20, 11, one_plane)):  # fewer
+        with pytest.raises(DCNError) as e:
+            decode_alpha(data, w, h)
+        assert str(e.value) == message
+    with pytest.raises(DCNError) as e:
+        decode_alpha(b"\x78\x9c\xff\xff", 20, 10)
+    assert str(e.value).startswith("corrupt file: alpha section (Error -3 while decompressing data")
+    assert decode_alpha(good, 20, 10).tobytes() == plane
+
+
+def test_grey_with_alpha_cannot_become_jpeg():
+    from pathlib import Path
+    from codec.image.io import image_bytes
+    with pytest.raises(DCNError) as e:
+        image_bytes(make_image(8, 8, mode="LA"), Path("out.jpg"))
+    assert str(e.value) == "out.jpg: JPEG cannot store the alpha channel; use .png"

@@ -153,3 +153,84 @@ def test_integer_layers_survive_a_weights_file():
     zi = z[0].numpy().astype(np.int64)
     assert np.array_equal(back.indices(zi), net.indices(zi)) and len(np.unique(net.indices(zi))) == 3
     assert layers_from_state(layers_state(net.layers, "p"), "q") == []
+
+
+def test_a_scale_on_a_threshold_takes_the_upper_table(monkeypatch):
+    """index = the number of thresholds <= the fixed-point scale (formats/dcn.md)."""
+    net = IntegerScaleNet([], np.array([10, 20]))
+    fixed = torch.tensor([[[9.0, 10.0, 11.0], [19.0, 20.0, 21.0]]], dtype=torch.float64)
+    monkeypatch.setattr(net, "fixed_point_scales", lambda z: fixed)
+    idx = net.indices(np.zeros((1, 1, 1), np.int64))
+    assert idx.dtype == np.uint8 and idx.tolist() == [[[0, 1, 1], [1, 2, 2]]]
+
+
+def _weight_bits(layer) -> int:
+    """The weight scale export chose, read back from the one weight set to exactly 1.0."""
+    return int(np.log2(float(layer.weight.flatten()[0])))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_weights_get_the_most_bits_that_keep_every_sum_exact(transposed):
+    """w_bits: the largest with 2**w_bits * (in_max * fan + 1) <= 2**51 (half the float64
+    exact range), at most 24; fan: the largest sum of |w| feeding one output."""
+    from codec.nets.intnet import EXACT_LIMIT, quantize_layers
+    for scale, in_max in ((1e-3, 1.0), (1.0, 2.0 ** 20), (30.0, 2.0 ** 20)):
+        conv = torch.nn.ConvTranspose2d(3, 5, 3, 1, 1) if transposed else torch.nn.Conv2d(3, 5, 3, 1, 1)
+        with torch.no_grad():
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight.view(-1)[0] = 1.0
+            # output 2 gathers 18 * scale; input 2 feeds 45 * scale: only the first is the fan
+            if transposed:  # (in, out, k, k)
+                conv.weight[1, 2] = scale
+                conv.weight[2, :] = scale
+            else:  # (out, in, k, k)
+                conv.weight[2, 1] = scale
+                conv.weight[:, 2] = scale
+        w = conv.weight.detach().double()
+        fan = float((w.abs().sum(dim=(0, 2, 3)) if transposed else w.abs().sum(dim=(1, 2, 3))).max())
+        [layer] = quantize_layers([conv], [], 0, in_max=in_max)
+        bits = _weight_bits(layer)
+        bound = in_max * fan + 1
+        assert bits == 24 or (2 ** bits * bound <= EXACT_LIMIT / 2 < 2 ** (bits + 1) * bound)
+        assert bits <= 24 and 2 ** bits * bound <= EXACT_LIMIT / 2
+        assert (layer.transposed, layer.stride, layer.shift, layer.relu) == (transposed, 1, bits, False)
+    assert bits < 24  # the last case needs fewer bits
+
+
+def test_hidden_layers_keep_their_fractional_bits_and_the_output_its_own():
+    from codec.nets.intnet import frac_bits_for, quantize_layers
+    convs, z, hidden_max, out = _float_chain()
+    layers = quantize_layers(convs, hidden_max, 24)
+    a, floats = z.double(), z.double()
+    with torch.no_grad():
+        for i, (layer, conv) in enumerate(zip(layers, convs)):
+            a, floats = layer(a), conv.double()(floats)
+            floats = torch.relu(floats) if i < len(convs) - 1 else floats
+            frac = frac_bits_for(hidden_max[i]) if i < len(convs) - 1 else 24
+            assert torch.allclose(a / 2 ** frac, floats, atol=1e-3), i
+            floats = a / 2 ** frac  # the next layer sees what the integer one saw
+    assert torch.allclose(a / 2 ** 24, out.double(), atol=1e-3)
+
+
+def test_the_exactness_check_counts_weights_and_bias_together():
+    from codec.nets.intnet import EXACT_LIMIT, quantize_layers
+    conv = torch.nn.Conv2d(2, 1, 1)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)  # fan 2 at in_max 2**20: w_bits 24, the weights' worst sum 2**45
+        conv.bias.fill_((EXACT_LIMIT - 2 ** 44) / 2 ** 24)  # alone within the limit, not with the weights
+    with pytest.raises(ValueError, match="^layer 0 cannot be evaluated exactly in float64$"):
+        quantize_layers([conv], [], 0, in_max=2.0 ** 20)
+    with torch.no_grad():
+        conv.bias.fill_((EXACT_LIMIT - 2 ** 46) / 2 ** 24)
+    [layer] = quantize_layers([conv], [], 0, in_max=2.0 ** 20)
+    assert float(layer.bias[0]) == EXACT_LIMIT - 2 ** 46
+
+
+def test_the_last_layer_may_ask_for_every_bit_it_has():
+    from codec.nets.intnet import quantize_layers
+    convs, _, hidden_max, _ = _float_chain()
+    most = quantize_layers(convs, hidden_max, 0)[-1].shift  # w_bits + frac_in: all the last layer has
+    assert most > 24 and quantize_layers(convs, hidden_max, most)[-1].shift == 0
+    with pytest.raises(ValueError, match=f"^layer 2 cannot give {most + 1} fractional bits$"):
+        quantize_layers(convs, hidden_max, most + 1)

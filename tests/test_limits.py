@@ -191,3 +191,57 @@ def test_a_bad_alpha_section_fails_before_the_synthesis(monkeypatch):
     monkeypatch.setattr(decode_module, "synthesize", synthesis_reached)
     with pytest.raises(DCNError, match="alpha section"):
         codec.decode(bad)
+
+
+def test_file_size_bound_is_the_documented_formula():
+    from codec.format.limits import MAX_BYTES_PER_PIXEL, MAX_METADATA, max_file_bytes
+    assert (MAX_BYTES_PER_PIXEL, MAX_METADATA) == (4, 2 ** 24)
+    assert max_file_bytes(1000) == 4 * 1000 + 2 ** 20 + 2 ** 24
+    assert max_file_bytes() == 4 * 2 ** 27 + 2 ** 20 + 2 ** 24
+
+
+class _Stream:
+    """A stream that records how much each read asked for."""
+
+    def __init__(self, data: bytes):
+        self.data, self.asked = data, []
+
+    def read(self, n=-1):
+        self.asked.append(n)
+        return self.data if n is None or n < 0 else self.data[:n]
+
+
+@pytest.mark.parametrize("size", [0, 99, 100])
+def test_bounded_reads_ask_for_one_byte_more_than_the_limit(size):
+    from codec.format.limits import read_bounded
+    s = _Stream(b"x" * size)
+    assert read_bounded(s, 100, "in") == b"x" * size and s.asked == [101]
+
+
+def test_bounded_reads_refuse_a_longer_stream():
+    from codec.format.limits import read_bounded
+    s = _Stream(b"x" * 10 ** 6)
+    with pytest.raises(DCNError) as e:
+        read_bounded(s, 100, "in")
+    assert str(e.value) == "in: larger than any file the limits allow (100 bytes)" and s.asked == [101]
+
+
+def test_regular_file_reads(tmp_path):
+    f = tmp_path / "f.dcn"
+    f.write_bytes(b"abc")
+    assert read_regular(f, 3) == b"abc" and read_regular(str(f), 100) == b"abc"
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "dir").mkdir()
+    for path, limit, message in ((f, 2, f"{f}: 3 bytes is larger than any file the limits allow (2 bytes)"),
+                                 (tmp_path / "no", 9, f"{tmp_path / 'no'}: no such file"),
+                                 (tmp_path / "dir", 9, f"{tmp_path / 'dir'}: is a directory"),
+                                 (tmp_path / "fifo", 9, f"{tmp_path / 'fifo'}: not a regular file"),
+                                 (f / "below", 9, f"{f / 'below'}: cannot read (Not a directory)")):
+        with pytest.raises(DCNError) as e:
+            read_regular(path, limit)
+        assert str(e.value) == message
+    if os.geteuid() != 0:  # root reads anything
+        f.chmod(0)
+        with pytest.raises(DCNError) as e:
+            read_regular(f, 9)
+        assert str(e.value) == f"{f}: cannot read (Permission denied)"
