@@ -1,6 +1,7 @@
 """Every kind of encoder input: encoded sensibly, or refused with a clear message and no
 output file."""
 import io
+import os
 import warnings
 
 import numpy as np
@@ -189,12 +190,16 @@ def _picture(im, **kw):
 @pytest.mark.parametrize("mode, values, expected, warned", [
     ("I;16", [0, 257, 32896, 65535], [0, 1, 128, 255], ["I;16 image reduced to 8 bits per channel"]),
     ("I", [0, 255, 100, 7], [0, 255, 100, 7], ["I image reduced to 8 bits per channel"]),  # within 0..255: kept
+    ("I;16", [0, 65407, 1, 2], [0, 255, 0, 0], ["I;16 image reduced to 8 bits per channel"]),  # 254.502: up
     ("I", [0, 256, 65535, 128], [0, 1, 255, 0], ["I image reduced to 8 bits per channel"]),  # 16-bit range
+    ("I", [0, 256, 128, 1], [0, 1, 0, 0], ["I image reduced to 8 bits per channel"]),  # 256 is past 8 bits
+    ("I", [0, 65536, 65407, 1], [0, 255, 254, 0], ["I image reduced to 8 bits per channel"]),  # by its max: 254.498
     ("I", [0, 100000, 50000, 1000], [0, 255, 128, 3], ["I image reduced to 8 bits per channel"]),  # by its max
     ("I", [-70000, 65535, 257, 0], [0, 255, 1, 0], ["I image reduced to 8 bits per channel",
                                                    "I image has negative values (down to -70000): clipped to 0"]),
     ("F", [0.0, 0.5, 1.0, 0.25], [0, 128, 255, 64], ["F image reduced to 8 bits per channel"]),  # 0..1: scaled
     ("F", [0.0, 100.4, 300.0, 1.5], [0, 100, 255, 2], ["F image reduced to 8 bits per channel"]),  # else clipped
+    ("F", [0.0, 1.5, 2.0, 0.5], [0, 2, 2, 0], ["F image reduced to 8 bits per channel"]),  # 2 is not 0..1
     ("F", [-2.0, 0.5, 0.0, 1.0], [0, 128, 0, 255], ["F image reduced to 8 bits per channel",
                                                    "F image has negative values (down to -2): clipped to 0"]),
 ])
@@ -226,6 +231,27 @@ def test_opening_restores_pillows_own_limit_and_names_the_input(tmp_path):
         with pytest.raises(DCNError) as e:
             load_picture(source, 10 ** 8)
         assert str(e.value) == f"{name}: " + ("no such file" if name != "input" else "not a recognised image file")
+    os.mkfifo(tmp_path / "fifo.png")
+    make_image(200, 200).save(tmp_path / "cut.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "cut.png").read_bytes()[:1000])
+    for file, why in (("fifo.png", "not a regular file"), (".", "is a directory, not an image")):
+        with pytest.raises(DCNError) as e:
+            load_picture(tmp_path / file, 10 ** 8)
+        assert str(e.value) == f"{tmp_path / file}: {why}"
+    with pytest.raises(DCNError) as e:
+        load_picture(tmp_path / "cut.png", 10 ** 8)
+    assert str(e.value).startswith(f"{tmp_path / 'cut.png'}: damaged or truncated image (")
+
+    class Unreadable(io.RawIOBase):
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            raise OSError("boom")
+
+    with pytest.raises(DCNError) as e:
+        load_picture(Unreadable(), 10 ** 8)
+    assert str(e.value) == "input: cannot read (boom)"
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "one.png").write_bytes(b"\x89")
     for file, why in (("empty.png", "empty file"), ("one.png", "not a recognised image file")):

@@ -1,6 +1,7 @@
 """Rate control (size, bpp, PSNR targets) and the Pillow plugin."""
 import io
 import math
+import re
 import shutil
 
 import numpy as np
@@ -204,3 +205,72 @@ def test_the_psnr_promise_holds_over_many_targets():
             target = float(low + t * (high - low))
             got = psnr(np.asarray(codec.decode(codec.encode(img, target_psnr=target))), ref)
             assert target <= got <= target + 0.15, (seed, target, got)
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """A small image analysed once, and the qualities each search probes."""
+    from codec.pipeline import ratecontrol
+    from codec.pipeline.encode import prepare
+    probes = []
+    quantize = ratecontrol.quantize
+
+    def counting(a, q, effort=0, progress=False):
+        probes.append((q, effort))
+        return quantize(a, q, effort, progress)
+
+    monkeypatch.setattr(ratecontrol, "quantize", counting)
+    return prepare(make_image(160, 120, seed=11)), probes
+
+
+def test_searches_hit_their_windows_in_few_probes(counted):
+    """Six size targets across the range and four PSNR targets: each met inside its window,
+    in 34 probes in all (measured 2026-12-02; a search that needs more has got worse)."""
+    from codec.pipeline.encode import quantize, write
+    from codec.pipeline.ratecontrol import PSNR_TOLERANCE, to_psnr, to_size
+    a, probes = counted
+    lo, hi = len(write(a, 1.5, quantize(a, 1.5))), len(write(a, 9.0, quantize(a, 9.0)))
+    searched = 0
+    for target in np.geomspace(lo, hi, 6).astype(int):
+        probes.clear()
+        data, q = to_size(a, int(target))
+        searched += len(probes)
+        assert 0.99 * target <= len(data) <= target and data == write(a, q, quantize(a, q))
+    for target in (26.0, 28.0, 29.5, 31.0):
+        probes.clear()
+        data, q, p = to_psnr(a, target)
+        searched += len(probes)
+        assert target <= p <= target + PSNR_TOLERANCE and data == write(a, q, quantize(a, q))
+    assert searched <= 34
+
+
+def test_unmet_targets_say_why_or_warn(counted):
+    from codec.pipeline.ratecontrol import to_psnr, to_size
+    a, _ = counted
+    with pytest.raises(DCNError) as e:
+        to_size(a, 50)
+    smallest = str(e.value)
+    assert re.fullmatch(r"target cannot be met: the smallest file \(quality 1\) is \d+ bytes, more than the "
+                        r"50-byte target \(--best-effort writes the closest file\)", smallest)
+    with pytest.warns(UserWarning) as w:
+        data, q = to_size(a, 50, best_effort=True)
+    assert q == 1.0 and str(w[0].message) == (f"target not met: the smallest file (quality 1) is {len(data)} bytes, "
+                                              "more than the 50-byte target; writing the closest file")
+    with pytest.raises(DCNError) as e:
+        to_psnr(a, 60)
+    assert re.fullmatch(r"target cannot be met: the best quality reaches \d+\.\d\d dB, below the 60 dB target "
+                        r"\(--best-effort writes the closest file\)", str(e.value))
+
+
+def test_searches_at_an_effort_refine_only_the_last_probes(counted):
+    """The search runs without refinement, then refined encodes from its answer: the file
+    is the refined encode at the quality found."""
+    from codec.pipeline.encode import quantize, write
+    from codec.pipeline.ratecontrol import to_size
+    a, probes = counted
+    target = len(write(a, 4.0, quantize(a, 4.0, effort=1)))
+    probes.clear()
+    data, q = to_size(a, target, effort=1)
+    efforts = [e for _, e in probes]
+    assert efforts[0] == 0 and efforts[-1] == 1 and efforts == sorted(efforts)
+    assert len(data) <= target and data == write(a, q, quantize(a, q, effort=1)) != write(a, q, quantize(a, q))
