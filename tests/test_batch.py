@@ -117,18 +117,6 @@ def test_shards_are_disjoint_and_cover_everything(tree, tmp_path):
         assert sum(len(p) for p in parts) == len(everything)
 
 
-def test_shard_sources():
-    assert plan.parse_shard("2/5", None, {}) == (1, 5)
-    assert plan.parse_shard(None, None, {"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4",
-                                          "SLURM_ARRAY_TASK_MIN": "1"}) == (3, 4)
-    assert plan.parse_shard(None, 6, {"JOB_COMPLETION_INDEX": "2"}) == (2, 6)
-    assert plan.parse_shard(None, None, {}) == (0, 1)
-    with pytest.raises(codec.DCNError):
-        plan.parse_shard(None, None, {"JOB_COMPLETION_INDEX": "2"})
-    with pytest.raises(codec.DCNError):
-        plan.parse_shard("0/3", None, {})
-
-
 def test_shards_from_the_environment_through_the_cli(tree, tmp_path):
     seen = []
     for k in range(3):

@@ -183,9 +183,16 @@ def test_shards_split_by_path_alone():
     (None, {"SLURM_ARRAY_TASK_ID": "2"}, (0, 1)),  # no count: not an array job
     (None, {"JOB_COMPLETION_INDEX": "3", "DCN_SHARD_COUNT": "4"}, (3, 4)),
     (None, {"JOB_COMPLETION_INDEX": "0", "DCN_SHARD_COUNT": "1"}, (0, 1)),
+    (None, {}, (0, 1)),
 ])
 def test_shard_sources(shard, env, expected):
     assert plan.parse_shard(shard, None, env) == expected
+
+
+def test_the_shard_count_option_serves_indexed_jobs():
+    assert plan.parse_shard(None, 6, {"JOB_COMPLETION_INDEX": "2"}) == (2, 6)
+    assert plan.parse_shard(None, 6, {"JOB_COMPLETION_INDEX": "2", "DCN_SHARD_COUNT": "3"}) == (2, 6)
+    assert plan.parse_shard("1/2", 6, {"JOB_COMPLETION_INDEX": "5"}) == (0, 2)  # --shard wins
 
 
 @pytest.mark.parametrize("shard, count, env, message", [
