@@ -274,3 +274,91 @@ def test_searches_at_an_effort_refine_only_the_last_probes(counted):
     efforts = [e for _, e in probes]
     assert efforts[0] == 0 and efforts[-1] == 1 and efforts == sorted(efforts)
     assert len(data) <= target and data == write(a, q, quantize(a, q, effort=1)) != write(a, q, quantize(a, q))
+
+
+def _linear_search(target, at_most, start=4.5, curve=lambda q: 10 * q, tolerance=1.0):
+    """_search on value = 10 q with an exact-slope predictor: where each probe lands."""
+    from codec.pipeline.ratecontrol import MAX_QUALITY
+    calls = []
+
+    def measure(q):
+        calls.append(q)
+        return curve(q), q
+
+    def predict(near, aim):
+        return near[0][0] + (aim - near[0][1]) / 10
+
+    found, met = _search(measure, target, at_most, tolerance, predict, start, MAX_QUALITY)
+    return found, met, calls
+
+
+def test_the_search_aims_at_the_middle_of_its_window():
+    (q, value, _), met, calls = _linear_search(60.0, at_most=True)  # window [59, 60]: aim 59.5
+    assert met and calls == [4.5, 5.95] and value == pytest.approx(59.5)
+    (q, value, _), met, calls = _linear_search(60.0, at_most=False)  # window [60, 61]: aim 60.5
+    assert met and calls == [4.5, 6.05] and value == pytest.approx(60.5)
+
+
+@pytest.mark.parametrize("at_most", [True, False])
+def test_a_probe_on_the_target_or_the_window_edge_is_a_hit(at_most):
+    for target in (45.0, 46.0 if at_most else 44.0):  # the start's value, and the far edge of the window
+        (q, value, _), met, calls = _linear_search(target, at_most, start=4.5, tolerance=1.0)
+        assert met and calls == [4.5] and value == 45.0
+
+
+def test_when_the_window_is_missed_the_answer_still_meets_the_target():
+    """On a curve of whole steps no quality lands in a narrow window: at most, the largest
+    quality at or below the target; at least, the smallest at or above it."""
+    step = lambda q: 10.0 * math.floor(q)
+    (q, value, _), met, _ = _linear_search(45.0, True, curve=step, tolerance=0.5)
+    assert met and value == 40.0 and 4.0 <= q < 5.0
+    (q, value, _), met, _ = _linear_search(45.0, False, curve=step, tolerance=0.5)
+    assert met and value == 50.0 and q == 5.0
+    (q, value, _), met, _ = _linear_search(5.0, True, curve=lambda q: 10 + q)  # every quality is above
+    assert not met and q == 1.0
+
+
+def test_encode_to_target_reports_what_it_achieved():
+    from codec.pipeline.ratecontrol import encode_to_target
+    img = make_image(96, 64, seed=2)
+    size = len(codec.encode(img, quality=5))
+    data, info = encode_to_target(img, target_size=size)
+    q = container.peek_header(data).quality
+    assert info == {"quality": q, "bytes": len(data), "bpp": 8 * len(data) / (96 * 64)} and len(data) <= size
+    data, info = encode_to_target(img, target_bpp=8 * size / (96 * 64))
+    assert info["bytes"] == len(data) <= size
+    data, info = encode_to_target(img, target_psnr=28.0)
+    decoded = np.asarray(codec.decode(data))
+    assert set(info) == {"psnr", "quality", "bytes", "bpp"} and info["psnr"] >= 28.0
+    assert info["psnr"] == pytest.approx(psnr(decoded, np.asarray(img)), abs=0.01)
+
+
+@pytest.mark.parametrize("targets, message", [
+    ({}, "give exactly one of target size, target bpp and target PSNR"),
+    ({"target_size": 100, "target_psnr": 30.0}, "give exactly one of target size, target bpp and target PSNR"),
+    ({"target_size": 0}, "target size 0: must be a positive, finite number"),
+    ({"target_bpp": -1.0}, "target bpp -1.0: must be a positive, finite number"),
+    ({"target_psnr": math.nan}, "target PSNR nan: must be a positive, finite number"),
+    ({"target_psnr": math.inf}, "target PSNR inf: must be a positive, finite number"),
+    ({"target_bpp": 1e-4}, "the target is smaller than one byte"),
+])
+def test_bad_targets_are_refused_in_words(targets, message):
+    from codec.pipeline.ratecontrol import encode_to_target
+    with pytest.raises(DCNError) as e:
+        encode_to_target(make_image(96, 64), **targets)
+    assert str(e.value) == message
+
+
+def test_a_one_byte_target_is_a_target():
+    from codec.pipeline.ratecontrol import encode_to_target
+    with pytest.raises(DCNError, match="^target cannot be met: the smallest file"):
+        encode_to_target(make_image(96, 64), target_bpp=8 / (96 * 64))  # 1 byte
+
+
+def test_the_psnr_of_a_grey_image_is_measured_on_its_grey_plane():
+    from codec.pipeline.encode import prepare
+    from codec.pipeline.ratecontrol import probe_psnr
+    img = make_image(80, 60, seed=3, mode="LA")
+    a = prepare(img)
+    decoded = np.asarray(codec.decode(codec.encode(img, 3.0)))[..., 0]
+    assert probe_psnr(a, 3.0)[0] == pytest.approx(psnr(decoded, np.asarray(img)[..., 0]), abs=0.01)
