@@ -362,3 +362,40 @@ def test_the_psnr_of_a_grey_image_is_measured_on_its_grey_plane():
     a = prepare(img)
     decoded = np.asarray(codec.decode(codec.encode(img, 3.0)))[..., 0]
     assert probe_psnr(a, 3.0)[0] == pytest.approx(psnr(decoded, np.asarray(img)[..., 0]), abs=0.01)
+
+
+def _predictor(slope):
+    return lambda near, aim: near[0][0] + (aim - near[0][1]) / slope
+
+
+@pytest.mark.parametrize("slope, at_most, q, probes", [
+    (0.5, True, 5.922, 7),  # a predictor 20x too flat overshoots: bracketed, then bisected into the window
+    (0.5, False, 6.031, 6),
+    (200, True, 5.276, 16),  # 20x too steep: creeps; at MAX_PROBES the best probe that meets the target
+    (200, False, 6.0, 24),  # ... and, none meeting it, every trained level is tried: the first above
+])
+def test_a_wrong_predictor_costs_probes_not_the_target(slope, at_most, q, probes):
+    (got, value, _), met, calls = _search_with(_predictor(slope), 60.0, at_most)
+    assert met and got == pytest.approx(q) and len(calls) == probes
+    assert (value <= 60.0) if at_most else (value >= 60.0)
+
+
+def _search_with(predict, target, at_most, curve=lambda q: 10 * q):
+    from codec.pipeline.ratecontrol import MAX_QUALITY
+    calls = []
+
+    def measure(q):
+        calls.append(q)
+        return curve(q), q
+
+    found, met = _search(measure, target, at_most, 1.0, predict, 4.5, MAX_QUALITY)
+    return found, met, calls
+
+
+def test_targets_past_the_ends_of_the_scale():
+    from codec.pipeline.ratecontrol import MAX_QUALITY
+    (q, value, _), met, calls = _search_with(_predictor(10), 1000.0, True)  # every file fits: the top quality
+    assert met and q == MAX_QUALITY and len(calls) == 2
+    cliff = lambda q: 10.0 if q <= 1.2 else 100.0  # only the lowest qualities fit: found by bracketing
+    (q, value, _), met, calls = _search_with(_predictor(10), 15.0, True, cliff)
+    assert met and (q, value) == (1.2, 10.0) and len(calls) == 12
