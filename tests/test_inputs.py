@@ -219,8 +219,12 @@ def test_non_finite_float_images_are_refused():
     assert str(e.value) == "F image holds NaN or infinite values"
 
 
+PILLOW_LIMIT = Image.MAX_IMAGE_PIXELS  # at import, before any test could have changed it
+
+
 def test_opening_restores_pillows_own_limit_and_names_the_input(tmp_path):
-    limit = Image.MAX_IMAGE_PIXELS
+    limit = PILLOW_LIMIT
+    assert limit is not None and Image.MAX_IMAGE_PIXELS == limit
     path = tmp_path / "x.png"
     make_image(40, 30).save(path)
     for source in (path, io.BytesIO(path.read_bytes())):

@@ -174,7 +174,7 @@ def test_weights_get_the_most_bits_that_keep_every_sum_exact(transposed):
     """w_bits: the largest with 2**w_bits * (in_max * fan + 1) <= 2**51 (half the float64
     exact range), at most 24; fan: the largest sum of |w| feeding one output."""
     from codec.nets.intnet import EXACT_LIMIT, quantize_layers
-    for scale, in_max in ((1e-3, 1.0), (1.0, 2.0 ** 20), (30.0, 2.0 ** 20)):
+    for scale, in_max in ((1e-3, 1.0), (1.0, 2.0 ** 20), (46.0, 2.0 ** 20), (30.0, 2.0 ** 20)):
         conv = torch.nn.ConvTranspose2d(3, 5, 3, 1, 1) if transposed else torch.nn.Conv2d(3, 5, 3, 1, 1)
         with torch.no_grad():
             conv.weight.zero_()
@@ -225,6 +225,12 @@ def test_the_exactness_check_counts_weights_and_bias_together():
         conv.bias.fill_((EXACT_LIMIT - 2 ** 46) / 2 ** 24)
     [layer] = quantize_layers([conv], [], 0, in_max=2.0 ** 20)
     assert float(layer.bias[0]) == EXACT_LIMIT - 2 ** 46
+    wide = torch.nn.Conv2d(1, 64, 1)  # each output's sum is within the limit; all 64 together would not be
+    with torch.no_grad():
+        wide.weight.fill_(1.0)
+        wide.bias.zero_()
+    [layer] = quantize_layers([wide], [], 0, in_max=2.0 ** 27)
+    assert float(layer.weight[0, 0, 0, 0]) == 2 ** 23
 
 
 def test_the_last_layer_may_ask_for_every_bit_it_has():

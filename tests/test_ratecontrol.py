@@ -399,3 +399,15 @@ def test_targets_past_the_ends_of_the_scale():
     cliff = lambda q: 10.0 if q <= 1.2 else 100.0  # only the lowest qualities fit: found by bracketing
     (q, value, _), met, calls = _search_with(_predictor(10), 15.0, True, cliff)
     assert met and (q, value) == (1.2, 10.0) and len(calls) == 12
+
+
+def test_targets_at_an_effort_give_the_refined_file():
+    """encode_to_target passes the effort on: the file is the refined encode at its quality."""
+    from codec.pipeline.encode import prepare, quantize, write
+    from codec.pipeline.ratecontrol import encode_to_target
+    img = make_image(64, 48, seed=8)
+    a = prepare(img)
+    for targets in ({"target_size": len(write(a, 4.0, quantize(a, 4.0, effort=1)))}, {"target_psnr": 27.0}):
+        data, info = encode_to_target(img, effort=1, **targets)
+        q = info["quality"]
+        assert data == write(a, q, quantize(a, q, effort=1)) != write(a, q, quantize(a, q))
