@@ -40,6 +40,22 @@ def test_encode_refuses_other_types_with_a_type_error(bad, message):
         codec.encode(bad, 4.0)
 
 
+def test_array_and_path_like_inputs(tmp_path):
+    import os
+    from codec.image.io import image_source
+    grey = np.asarray(make_image(40, 30, mode="L"))
+    assert np.array_equal(np.asarray(image_source(grey[:, :, None])), grey)  # H x W x 1 is grey
+    with pytest.raises(TypeError) as e:
+        image_source(np.zeros((8, 6, 2), np.uint8))
+    assert str(e.value) == "a NumPy image must be uint8, H x W, H x W x 3 or H x W x 4; got uint8 8 x 6 x 2"
+
+    class Where(os.PathLike):
+        def __fspath__(self):
+            return str(tmp_path / "x.png")
+
+    assert image_source(Where()) == tmp_path / "x.png"
+
+
 def test_decode_takes_bytes_paths_and_files(image, tmp_path):
     data = codec.encode(image, 4.0)
     path = tmp_path / "x.dcn"

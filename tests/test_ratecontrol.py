@@ -260,6 +260,8 @@ def test_unmet_targets_say_why_or_warn(counted):
         to_psnr(a, 60)
     assert re.fullmatch(r"target cannot be met: the best quality reaches \d+\.\d\d dB, below the 60 dB target "
                         r"\(--best-effort writes the closest file\)", str(e.value))
+    with pytest.warns(UserWarning, match="^target not met: the best quality reaches .* below the 60 dB target; "):
+        assert to_psnr(a, 60, best_effort=True)[1] == a.dec.max_quality
 
 
 def test_searches_at_an_effort_refine_only_the_last_probes(counted):
@@ -325,8 +327,8 @@ def test_encode_to_target_reports_what_it_achieved():
     data, info = encode_to_target(img, target_size=size)
     q = container.peek_header(data).quality
     assert info == {"quality": q, "bytes": len(data), "bpp": 8 * len(data) / (96 * 64)} and len(data) <= size
-    data, info = encode_to_target(img, target_bpp=8 * size / (96 * 64))
-    assert info["bytes"] == len(data) <= size
+    data, info = encode_to_target(img, target_bpp=8 * size / (96 * 64), tile=64)  # encoder options pass through
+    assert info["bytes"] == len(data) <= size and container.peek_header(data).tile == 64
     data, info = encode_to_target(img, target_psnr=28.0)
     decoded = np.asarray(codec.decode(data))
     assert set(info) == {"psnr", "quality", "bytes", "bpp"} and info["psnr"] >= 28.0
@@ -396,6 +398,8 @@ def test_targets_past_the_ends_of_the_scale():
     from codec.pipeline.ratecontrol import MAX_QUALITY
     (q, value, _), met, calls = _search_with(_predictor(10), 1000.0, True)  # every file fits: the top quality
     assert met and q == MAX_QUALITY and len(calls) == 2
+    (q, value, _), met, calls = _search_with(_predictor(10), 1000.0, False)  # none reaches it: the closest
+    assert not met and q == MAX_QUALITY
     cliff = lambda q: 10.0 if q <= 1.2 else 100.0  # only the lowest qualities fit: found by bracketing
     (q, value, _), met, calls = _search_with(_predictor(10), 15.0, True, cliff)
     assert met and (q, value) == (1.2, 10.0) and len(calls) == 12
