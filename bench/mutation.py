@@ -85,8 +85,9 @@ def main() -> None:
     ap.add_argument("--report-only", action="store_true", help="write the report of the mutants run so far")
     ap.add_argument("--rerun", action="store_true", help="run again the mutants that survived or had no test")
     ap.add_argument("--previous", type=Path, nargs="*", default=[],
-                    help="listings of earlier runs (OUT.status files), oldest first: a mutant this run has not "
-                         "checked keeps its latest earlier result (mutmut forgets them when the tests change)")
+                    help="listings of earlier runs (OUT.status files, or `name: status` lines of a check run by "
+                         "hand with MUTANT_UNDER_TEST), oldest first: a mutant keeps its latest result (mutmut "
+                         "forgets them all when the tests change)")
     args = ap.parse_args()
     # One torch thread: each mutant runs in a process forked from one that has already run
     # tests, and OpenMP hangs in a forked child when its parent had a team of threads (every
@@ -106,10 +107,11 @@ def main() -> None:
     elif not args.report_only:
         subprocess.run(mutmut + ["run", "--max-children", str(args.max_children)], cwd=ROOT, env=env)
     minutes = (time.perf_counter() - t) / 60
-    status = statuses()
-    for listing in reversed(args.previous):  # the latest listing first
+    status = {}
+    for listing in args.previous:  # oldest first: each result stands until a later run checks the mutant again
         earlier = dict(re.findall(r"^(\S+): (\w[\w ]*)$", listing.read_text(), re.M))
-        status.update({n: earlier[n] for n, s in status.items() if s == "not checked" and n in earlier})
+        status.update({n: s for n, s in earlier.items() if s != "not checked" or n not in status})
+    status.update({n: s for n, s in statuses().items() if s != "not checked" or n not in status})
     args.out.with_suffix(".status").write_text("".join(f"{n}: {s}\n" for n, s in sorted(status.items())))
     changes = {}
     for name in [n for n, s in status.items() if s in ("survived", "no tests")]:
