@@ -203,8 +203,9 @@ def decode_command(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was decoded: size, quality, bpp, "
                                                                  "model, time (on stderr)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    block: int = typer.Option(DECODE_BLOCK, "--block", "--tile", help="Block size in pixels for the synthesis network "
-                                                             "(bounds memory; --tile is its old name)."),
+    block: int = typer.Option(DECODE_BLOCK, "--block", "--tile",
+                              help="Block size in pixels for the synthesis network (bounds memory; --tile is its "
+                                   "old name)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
