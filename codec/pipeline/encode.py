@@ -38,8 +38,8 @@ def analyse(rgb: np.ndarray, enc: Encoder, device: torch.device, block: int = EN
         """Channels-last (oneDNN's fastest layout; GDN in place), in a new tensor: a block
         of the permuted image already passes as channels-last, but with a batch stride that
         makes the convolutions choose the slower contiguous layout (20 % of an encode)."""
-        x = torch.empty_like(pixels, dtype=torch.float32, memory_format=torch.channels_last)
-        return analysis(x.copy_(pixels).div_(255))
+        floats = torch.empty_like(pixels, dtype=torch.float32, memory_format=torch.channels_last)
+        return analysis(floats.copy_(pixels).div_(255))
 
     if device.type == "cpu":
         return blockwise(run, x, block, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE,
