@@ -278,8 +278,8 @@ def test_searches_at_an_effort_refine_only_the_last_probes(counted):
     assert len(data) <= target and data == write(a, q, quantize(a, q, effort=1)) != write(a, q, quantize(a, q))
 
 
-def _linear_search(target, at_most, start=4.5, curve=lambda q: 10 * q, tolerance=1.0):
-    """_search on value = 10 q with an exact-slope predictor: where each probe lands."""
+def _search_with(predict, target, at_most, curve=lambda q: 10 * q, tolerance=1.0, start=4.5):
+    """_search on a synthetic curve (value = 10 q by default): its answer and where each probe landed."""
     from codec.pipeline.ratecontrol import MAX_QUALITY
     calls = []
 
@@ -287,11 +287,17 @@ def _linear_search(target, at_most, start=4.5, curve=lambda q: 10 * q, tolerance
         calls.append(q)
         return curve(q), q
 
-    def predict(near, aim):
-        return near[0][0] + (aim - near[0][1]) / 10
-
     found, met = _search(measure, target, at_most, tolerance, predict, start, MAX_QUALITY)
     return found, met, calls
+
+
+def _predictor(slope):
+    return lambda near, aim: near[0][0] + (aim - near[0][1]) / slope
+
+
+def _linear_search(target, at_most, start=4.5, curve=lambda q: 10 * q, tolerance=1.0):
+    """With the exact slope of value = 10 q as the predictor."""
+    return _search_with(_predictor(10), target, at_most, curve, tolerance, start)
 
 
 def test_the_search_aims_at_the_middle_of_its_window():
@@ -366,10 +372,6 @@ def test_the_psnr_of_a_grey_image_is_measured_on_its_grey_plane():
     assert probe_psnr(a, 3.0)[0] == pytest.approx(psnr(decoded, np.asarray(img)[..., 0]), abs=0.01)
 
 
-def _predictor(slope):
-    return lambda near, aim: near[0][0] + (aim - near[0][1]) / slope
-
-
 @pytest.mark.parametrize("slope, at_most, q, probes", [
     (0.5, True, 5.922, 7),  # a predictor 20x too flat overshoots: bracketed, then bisected into the window
     (0.5, False, 6.031, 6),
@@ -380,18 +382,6 @@ def test_a_wrong_predictor_costs_probes_not_the_target(slope, at_most, q, probes
     (got, value, _), met, calls = _search_with(_predictor(slope), 60.0, at_most)
     assert met and got == pytest.approx(q) and len(calls) == probes
     assert (value <= 60.0) if at_most else (value >= 60.0)
-
-
-def _search_with(predict, target, at_most, curve=lambda q: 10 * q):
-    from codec.pipeline.ratecontrol import MAX_QUALITY
-    calls = []
-
-    def measure(q):
-        calls.append(q)
-        return curve(q), q
-
-    found, met = _search(measure, target, at_most, 1.0, predict, 4.5, MAX_QUALITY)
-    return found, met, calls
 
 
 def test_targets_past_the_ends_of_the_scale():
