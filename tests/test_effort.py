@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import codec
@@ -142,3 +143,35 @@ def test_the_command_line_knows_the_levels():
     assert sorted(effort_levels.STEPS) == list(range(effort_levels.MAX_EFFORT + 1))
     assert effort_levels.STEPS[0] == 0 and all(effort_levels.STEPS[e] < effort_levels.STEPS[e + 1]
                                                for e in range(effort_levels.MAX_EFFORT))
+
+
+def test_the_short_level_rounds_without_noise(analysed, monkeypatch):
+    """Effort 1 anneals its rounding without Gumbel noise (it draws no random numbers);
+    the longer levels draw them."""
+    draws, rand = [], torch.rand
+    monkeypatch.setattr(torch, "rand", lambda *a, **k: draws.append(1) or rand(*a, **k))
+    quantize(analysed, 5.0, effort=1)
+    assert not draws
+    quantize(analysed, 5.0, effort=2)
+    assert draws
+
+
+def test_soft_rounding_hardens_and_its_noise_is_seeded():
+    r = torch.tensor([-1.7, -0.2, 0.3, 0.6, 2.9])
+    rounding = object.__new__(refinement._Refinement)
+    rounding.generator = torch.Generator().manual_seed(0)
+    soft = rounding._soft_round(r, 1.0, False)
+    assert (soft - r).abs().max() < 0.15 and torch.all(soft[1:] > soft[:-1])  # near identity when soft
+    assert torch.allclose(rounding._soft_round(r, 0.02, False), torch.round(r), atol=1e-6)
+    noisy = rounding._soft_round(r, 1.0, True)
+    assert not torch.allclose(noisy, soft, atol=1e-3)
+    rounding.generator = torch.Generator().manual_seed(0)
+    assert torch.equal(rounding._soft_round(r, 1.0, True), noisy)
+
+
+def test_a_step_cap_cuts_the_phases_in_order():
+    P = effort_levels.Phase
+    phases = (P(8, False, 0.02), P(16, True, 0.01))
+    assert refinement._capped(phases, 5) == (P(5, False, 0.02),)
+    assert refinement._capped(phases, 12) == (P(8, False, 0.02), P(4, True, 0.01))
+    assert refinement._capped(phases, 24) == refinement._capped(phases, 100) == phases

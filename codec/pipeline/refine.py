@@ -8,8 +8,8 @@ so the means and tables of y are those the file will use (the latent codec's
 entropy_parameters, recomputed every few steps because a context model's tables follow
 the symbols). The rate is the bits of the latent under those tables' Gaussians, the
 distortion the MSE of the real synthesis over the image's own pixels (padding costs
-nothing), and rounding is stochastic Gumbel annealing: soft, noisy rounding that hardens
-as the steps go by. The result is quantized by the latent codec as usual, so a refined
+nothing), and rounding is annealed: soft rounding that hardens as the steps go by, with
+or without the noise of stochastic Gumbel annealing (effort.py's phases). The result is quantized by the latent codec as usual, so a refined
 file is an ordinary file: the decoder, the format and the weights do not change.
 
 Large images are refined block by block (memory bounded by the block, as in the
@@ -25,11 +25,10 @@ from ..latent import Latents
 from ..models.quality import interpolate
 from ..nets.blocks import balanced, parallel_map
 from ..nets.density import gaussian_likelihood
-from .effort import STEPS, check_effort
+from .effort import LEVELS, Phase, check_effort
 from .encode import Analysed, header_for
 from .geometry import tile_boxes
 
-LEARNING_RATE = 0.03  # Adam's, in quantization steps of y
 TAU = 1.0  # the rounding temperature at the first step; it falls linearly to about 0
 RECOMPUTE_EVERY = 4  # steps between updates of the tables (a context model's follow the symbols)
 BLOCK = 48  # elements of y (768 px, a Kodak image in one block): bounds the memory of a step
@@ -45,18 +44,55 @@ def lambda_at(lambdas, quality: float) -> float:
 
 def refine(a: Analysed, quality: float, effort: int, progress: bool = False) -> Latents:
     """The latents of an image at a quality, its latent refined at an effort level
-    (effort 0: exactly what quantize gives)."""
+    (effort 0: exactly what quantize gives). A level with several ways to refine tries
+    each from the analysis' latent and keeps the file that costs least."""
     boxes = tile_boxes(header_for(a, quality))
     codec = a.enc.latent.to("cpu", torch.float32)
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
     zs = parallel_map(lambda box: codec.hyper_symbols(_crop(y, box)), boxes)
-    steps = STEPS[check_effort(effort)]
-    if steps and os.environ.get("DCN_REFINE_STEPS_CAP"):  # bench/effort_memory.py: memory, not time
-        steps = min(steps, int(os.environ["DCN_REFINE_STEPS_CAP"]))
-    if steps:
-        y = _Refinement(a, quality, y, boxes, zs, codec).run(steps, progress)
-    tiles = parallel_map(lambda item: codec.quantize(_crop(y, item[0]), item[1]), list(zip(boxes, zs)))
-    return Latents(tiles, boxes, codec.symbols)
+
+    def quantized(latent: torch.Tensor) -> Latents:
+        tiles = parallel_map(lambda item: codec.quantize(_crop(latent, item[0]), item[1]), list(zip(boxes, zs)))
+        return Latents(tiles, boxes, codec.symbols)
+
+    ways = LEVELS[check_effort(effort)]
+    if ways and os.environ.get("DCN_REFINE_STEPS_CAP"):  # bench/effort_memory.py: memory, not time
+        ways = tuple(_capped(phases, int(os.environ["DCN_REFINE_STEPS_CAP"])) for phases in ways)
+    if not ways:
+        return quantized(y)
+    refinement = _Refinement(a, quality, boxes, zs, codec)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=refinement.blocks * sum(p.steps for phases in ways for p in phases), desc="refine",
+                   unit="step", delay=1.0, leave=False)
+    try:
+        results = [quantized(refinement.run(y.clone(), phases, bar)) for phases in ways]
+    finally:
+        if bar is not None:
+            bar.close()
+    return results[0] if len(results) == 1 else min(results, key=lambda latents: file_cost(a, quality, latents))
+
+
+def file_cost(a: Analysed, quality: float, latents: Latents) -> float:
+    """bpp + lambda * MSE (0-255) of the file these latents make, entropy-coded and
+    decoded: what refinement lowers, measured on the real thing, not its relaxation."""
+    from .decode import synthesize
+    width, height = a.picture.size
+    bits = 8 * sum(len(section) for tile in latents.tiles for section in a.enc.latent.write(tile))
+    rgb = synthesize(latents, a.dec, quality, width, height, a.device)
+    mse = np.mean((rgb.astype(np.float64) - a.picture.rgb) ** 2)
+    return bits / (width * height) + lambda_at(a.dec.lambdas, quality) * mse
+
+
+def _capped(phases: tuple[Phase, ...], cap: int) -> tuple[Phase, ...]:
+    """The first `cap` steps of a level's phases."""
+    out = []
+    for p in phases:
+        if cap > 0:
+            out.append(Phase(min(p.steps, cap), p.noisy, p.learning_rate))
+        cap -= p.steps
+    return tuple(out)
 
 
 def _crop(y: torch.Tensor, box) -> torch.Tensor:
@@ -66,34 +102,29 @@ def _crop(y: torch.Tensor, box) -> torch.Tensor:
 
 
 class _Refinement:
-    def __init__(self, a: Analysed, quality: float, y: torch.Tensor, boxes, zs, codec):
+    def __init__(self, a: Analysed, quality: float, boxes, zs, codec):
         self.a, self.boxes, self.zs, self.codec = a, boxes, zs, codec
-        self.y = y  # refine() made it: refined in place
-        self.mean, self.scale = torch.empty_like(y), torch.empty_like(y)
         self.table_scales = torch.from_numpy(getattr(codec, "hyper", codec).spec.scales()).float()
         self.device = a.device  # the synthesis runs there; the tables are computed on the CPU
         self.synthesis = a.dec.synthesis.to(self.device, torch.float32)
         self.inv_gain = interpolate(a.dec.log_inv_gain, quality)[None, :, None, None].float().to(self.device)
         self.weight = lambda_at(a.dec.lambdas, quality) * 255 ** 2
-        self.generator = torch.Generator().manual_seed(SEED)
-
-    def run(self, steps: int, progress: bool) -> torch.Tensor:
-        _, _, h, w = self.y.shape
+        _, _, h, w = a.y.shape
         bh, bw = balanced(h, BLOCK, 1), balanced(w, BLOCK, 1)
-        blocks = [(t, l, min(bh, h - t), min(bw, w - l)) for t in range(0, h, bh) for l in range(0, w, bw)]
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=len(blocks) * steps, desc="refine", unit="step", delay=1.0, leave=False)
+        self._blocks = [(t, l, min(bh, h - t), min(bw, w - l)) for t in range(0, h, bh) for l in range(0, w, bw)]
+        self.blocks = len(self._blocks)
+
+    def run(self, y: torch.Tensor, phases: tuple[Phase, ...], bar) -> torch.Tensor:
+        """y (a latent of its own: refined in place) after the phases, block by block."""
+        self.y, self.mean, self.scale = y, torch.empty_like(y), torch.empty_like(y)
+        self.generator = torch.Generator().manual_seed(SEED)  # each way draws the same noise, whatever ran before
         threads = torch.get_num_threads()
         try:
             with torch.enable_grad():
-                for block in blocks:
-                    self._block(block, steps, bar)
+                for block in self._blocks:
+                    self._block(block, phases, bar)
         finally:
             torch.set_num_threads(threads)  # parallel_map sets it per call; leave it as found
-            if bar is not None:
-                bar.close()
         return self.y
 
     def _update_tables(self, window) -> None:
@@ -113,7 +144,7 @@ class _Refinement:
             _crop(self.mean, box)[0] = mean
             _crop(self.scale, box)[0] = scale
 
-    def _block(self, block, steps: int, bar) -> None:
+    def _block(self, block, phases: tuple[Phase, ...], bar) -> None:
         t, l, bh, bw = block
         _, _, h, w = self.y.shape
         t0, l0, t1, l1 = max(0, t - MARGIN), max(0, l - MARGIN), min(h, t + bh + MARGIN), min(w, l + bw + MARGIN)
@@ -126,31 +157,33 @@ class _Refinement:
         window = self.y[:, :, t0:t1, l0:l1]
         latent = window.to(self.device, copy=True).requires_grad_(True)
         latent.register_hook(lambda grad: grad * inside)  # the margin is the neighbours': held fixed
-        optimiser = torch.optim.Adam([latent], lr=LEARNING_RATE)
-        for step in range(steps):
-            if step % RECOMPUTE_EVERY == 0:
-                window.copy_(latent.detach())
-                self._update_tables((t0, l0, t1, l1))
-                mean = self.mean[:, :, t0:t1, l0:l1].to(self.device)
-                scale = self.scale[:, :, t0:t1, l0:l1].to(self.device)
-            tau = TAU * (1 - step / steps) + 1e-3
-            q = self._soft_round(latent - mean, tau)
-            bits = -torch.log2(gaussian_likelihood(q, torch.zeros_like(q), scale)).sum()
-            x = self.synthesis(((q + mean) * self.inv_gain).contiguous(memory_format=torch.channels_last))
-            loss = bits / (px_h * px_w) + self.weight * torch.mean((x[:, :, :px_h, :px_w] - target) ** 2)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            if bar is not None:
-                bar.update(1)
+        for phase in phases:  # each with its own optimiser: a phase starts where the last left off
+            optimiser = torch.optim.Adam([latent], lr=phase.learning_rate)
+            for step in range(phase.steps):
+                if step % RECOMPUTE_EVERY == 0:
+                    window.copy_(latent.detach())
+                    self._update_tables((t0, l0, t1, l1))
+                    mean = self.mean[:, :, t0:t1, l0:l1].to(self.device)
+                    scale = self.scale[:, :, t0:t1, l0:l1].to(self.device)
+                tau = TAU * (1 - step / phase.steps) + 1e-3
+                q = self._soft_round(latent - mean, tau, phase.noisy)
+                bits = -torch.log2(gaussian_likelihood(q, torch.zeros_like(q), scale)).sum()
+                x = self.synthesis(((q + mean) * self.inv_gain).contiguous(memory_format=torch.channels_last))
+                loss = bits / (px_h * px_w) + self.weight * torch.mean((x[:, :, :px_h, :px_w] - target) ** 2)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                if bar is not None:
+                    bar.update(1)
         window.copy_(latent.detach())
 
-    def _soft_round(self, r: torch.Tensor, tau: float) -> torch.Tensor:
-        """Stochastic Gumbel annealing (Yang et al. 2020): r rounded down or up at random,
-        softly, the nearer integer the likelier, and harder as tau falls."""
+    def _soft_round(self, r: torch.Tensor, tau: float, noisy: bool) -> torch.Tensor:
+        """r rounded softly, down or up, the nearer integer the likelier, and harder as tau
+        falls; noisy: at random, as in stochastic Gumbel annealing (Yang et al. 2020)."""
         low = torch.floor(r)
         frac = (r - low).clamp(1e-5, 1 - 1e-5)
         logits = torch.stack([-torch.atanh(frac), -torch.atanh(1 - frac)], -1) / tau
-        uniform = torch.rand(logits.shape, generator=self.generator).clamp_min(1e-10).to(r.device)  # the same on any device
-        weights = torch.softmax((logits - torch.log(-torch.log(uniform))) / tau, -1)
-        return low + weights[..., 1]
+        if noisy:
+            uniform = torch.rand(logits.shape, generator=self.generator).clamp_min(1e-10).to(r.device)  # the same on any device
+            logits = logits - torch.log(-torch.log(uniform))
+        return low + torch.softmax(logits / tau, -1)[..., 1]
