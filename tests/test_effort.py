@@ -175,3 +175,25 @@ def test_a_step_cap_cuts_the_phases_in_order():
     assert refinement._capped(phases, 5) == (P(5, False, 0.02),)
     assert refinement._capped(phases, 12) == (P(8, False, 0.02), P(4, True, 0.01))
     assert refinement._capped(phases, 24) == refinement._capped(phases, 100) == phases
+
+
+def _way(analysed, quality, monkeypatch, ways):
+    monkeypatch.setitem(effort_levels.LEVELS, 2, ways)
+    return write(analysed, quality, quantize(analysed, quality, effort=2))
+
+
+def test_a_level_keeps_the_cheaper_of_its_ways(analysed, monkeypatch):
+    """One refinement block: each way runs from the analysis' latent, and the file kept is
+    the one whose measured bpp + lambda * MSE is least."""
+    short, long_ = effort_levels.LEVELS[2]
+    files = [_way(analysed, 4.0, monkeypatch, (way,)) for way in (short, long_)]
+    both = _way(analysed, 4.0, monkeypatch, (short, long_))
+    costs = [_cost(analysed, f, 4.0)[2] for f in files]
+    assert files[0] != files[1] and both == files[costs.index(min(costs))]
+
+
+def test_a_large_image_takes_the_last_way_only(analysed, monkeypatch):
+    """Several refinement blocks: no whole-image comparison (its memory), the last way alone."""
+    monkeypatch.setattr(refinement, "BLOCK", 5)
+    short, long_ = effort_levels.LEVELS[2]
+    assert _way(analysed, 4.0, monkeypatch, (short, long_)) == _way(analysed, 4.0, monkeypatch, (long_,))

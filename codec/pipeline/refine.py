@@ -45,7 +45,8 @@ def lambda_at(lambdas, quality: float) -> float:
 def refine(a: Analysed, quality: float, effort: int, progress: bool = False) -> Latents:
     """The latents of an image at a quality, its latent refined at an effort level
     (effort 0: exactly what quantize gives). A level with several ways to refine tries
-    each from the analysis' latent and keeps the file that costs least."""
+    each from the analysis' latent and keeps the file that costs least (an image of one
+    refinement block, as a Kodak one; a larger one takes the level's last way)."""
     boxes = tile_boxes(header_for(a, quality))
     codec = a.enc.latent.to("cpu", torch.float32)
     y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
@@ -61,6 +62,8 @@ def refine(a: Analysed, quality: float, effort: int, progress: bool = False) -> 
     if not ways:
         return quantized(y)
     refinement = _Refinement(a, quality, boxes, zs, codec)
+    if refinement.blocks > 1:  # comparing whole files would decode a large image in the encoder: its
+        ways = ways[-1:]       # memory (1.65 GB at 24 MP) would pass the bound; the longest way alone
     bar = None
     if progress:
         from tqdm import tqdm
