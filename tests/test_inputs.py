@@ -319,3 +319,25 @@ def test_grey_with_alpha_cannot_become_jpeg():
     with pytest.raises(DCNError) as e:
         image_bytes(make_image(8, 8, mode="LA"), Path("out.jpg"))
     assert str(e.value) == "out.jpg: JPEG cannot store the alpha channel; use .png"
+
+
+def test_palette_images_become_their_own_colours():
+    """P without transparency is its RGB conversion, PA its RGBA: the same pixels Pillow gives."""
+    from codec.image.io import to_picture
+    p = make_image(40, 30).convert("P")
+    pic = to_picture(p.copy())
+    assert pic.mode == "RGB" and pic.alpha is None and np.array_equal(pic.rgb, np.asarray(p.convert("RGB")))
+    pa = p.convert("PA")
+    pa.putalpha(Image.fromarray(np.arange(40 * 30, dtype=np.uint8).reshape(30, 40)))
+    pic = to_picture(pa.copy())
+    rgba = np.asarray(pa.convert("RGBA"))
+    assert pic.mode == "RGBA" and np.array_equal(pic.rgb, rgba[..., :3]) and np.array_equal(pic.alpha, rgba[..., 3])
+
+
+def test_big_endian_16_bit_grey_is_scaled_like_little_endian():
+    from codec.image.io import to_picture
+    values = np.array([[0, 257], [32896, 65535]], np.uint16)
+    im = Image.frombytes("I;16B", (2, 2), values.astype(">u2").tobytes())
+    with pytest.warns(UserWarning, match="I;16B image reduced to 8 bits per channel"):
+        pic = to_picture(im)
+    assert pic.mode == "L" and pic.rgb[..., 0].tolist() == [[0, 1], [128, 255]]

@@ -85,6 +85,22 @@ def test_a_profile_of_converted_pixels_is_dropped_with_a_warning():
     assert "icc_profile" not in codec.decode(data).info
 
 
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "P", "PA", "1", "I;16", "I;16B", "I;16L", "I;16N",
+                                  "I", "F"])
+def test_a_profile_of_grey_or_colour_pixels_is_kept(mode):
+    """Modes whose pixels keep their colours when converted (palettes, bit depths) keep the
+    profile, without a warning about it."""
+    import warnings
+    from codec.image.io import to_picture
+    im = Image.new(mode, (4, 4))
+    im.info["icc_profile"] = b"profile bytes"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picture = to_picture(im)
+    assert picture.metadata == {"icc_profile": b"profile bytes"}
+    assert not [w for w in caught if "ICC" in str(w.message)]
+
+
 def _with_metadata(items: dict) -> bytes:
     c = container.read(codec.encode(make_image(64, 64)))
     return container.write(container.Container(c.header, c.tiles, c.alpha, items))
