@@ -24,6 +24,7 @@ SHORT = (Phase(8, False, 0.02),)
 LEVELS = {0: (), 1: (SHORT,), 2: (SHORT, (Phase(24, True, 0.03),)), 3: (SHORT, (Phase(64, True, 0.03),))}
 STEPS = {effort: sum(p.steps for phases in ways for p in phases) for effort, ways in LEVELS.items()}
 
+
 def check_effort(effort: int) -> int:
     if isinstance(effort, bool) or not isinstance(effort, int) or effort not in LEVELS:
         raise DCNError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {effort!r}")

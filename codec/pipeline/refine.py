@@ -9,8 +9,9 @@ entropy_parameters, recomputed every few steps because a context model's tables 
 the symbols). The rate is the bits of the latent under those tables' Gaussians, the
 distortion the MSE of the real synthesis over the image's own pixels (padding costs
 nothing), and rounding is annealed: soft rounding that hardens as the steps go by, with
-or without the noise of stochastic Gumbel annealing (effort.py's phases). The result is quantized by the latent codec as usual, so a refined
-file is an ordinary file: the decoder, the format and the weights do not change.
+or without the noise of stochastic Gumbel annealing (effort.py's phases). The result is
+quantized by the latent codec as usual, so a refined file is an ordinary file: the
+decoder, the format and the weights do not change.
 
 Large images are refined block by block (memory bounded by the block, as in the
 analysis), each block with a margin of its neighbours' latent held fixed.
