@@ -47,7 +47,7 @@ def encode(image, quality: float | None = None, *, model=None, target_size: int 
     instead (largest that fits / smallest that reaches the target; not with quality); an
     unreachable target raises DCNError unless best_effort, which returns the closest file
     with a warning.
-    effort: 0 (default: no refinement) to 3 (about a minute for a Kodak image): encode time
+    effort: 0 (default: no refinement) to 3 (about 30 s for a Kodak image): encode time
     spent refining the latent for this image, for a smaller file at the same quality; the
     file decodes with any dcn.
     """

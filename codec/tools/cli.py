@@ -15,8 +15,8 @@ from ..defaults import CODING_TILE, DECODE_BLOCK, DEFAULT_EFFORT, MAX_EFFORT, PN
 from ..errors import DCNError
 
 EFFORT_HELP = ("Encoder effort, 0 to 3: time spent refining the latent for this image, for smaller files at the "
-               "same quality (0: none; 3: about a minute for a Kodak image; see the README's table). Any decoder "
-               "reads the result.")
+               "same quality (0: none; 1: about 3 s and 8 % smaller for a Kodak image; 3: about 30 s; see the "
+               "README's table). Any decoder reads the result.")
 METADATA_NAMES = {"icc_profile": "ICC profile", "exif": "EXIF"}
 MAX_PIXELS_HELP = "Refuse images larger than this many pixels (counted padded to multiples of 64)."
 DEFAULT_MAX_PIXELS = 2 ** 27
