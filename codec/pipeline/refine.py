@@ -63,12 +63,12 @@ def refine(a: Analysed, quality: float, effort: int, progress: bool = False) -> 
     if not ways:
         return quantized(y)
     refinement = _Refinement(a, quality, boxes, zs, codec)
-    if refinement.blocks > 1:  # comparing whole files would decode a large image in the encoder: its
+    if len(refinement.blocks) > 1:  # comparing whole files would decode a large image in the encoder: its
         ways = ways[-1:]       # memory (1.65 GB at 24 MP) would pass the bound; the longest way alone
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=refinement.blocks * sum(p.steps for phases in ways for p in phases), desc="refine",
+        bar = tqdm(total=len(refinement.blocks) * sum(p.steps for phases in ways for p in phases), desc="refine",
                    unit="step", delay=1.0, leave=False)
     try:
         results = [quantized(refinement.run(y.clone(), phases, bar)) for phases in ways]
@@ -115,8 +115,7 @@ class _Refinement:
         self.weight = lambda_at(a.dec.lambdas, quality) * 255 ** 2
         _, _, h, w = a.y.shape
         bh, bw = balanced(h, BLOCK, 1), balanced(w, BLOCK, 1)
-        self._blocks = [(t, l, min(bh, h - t), min(bw, w - l)) for t in range(0, h, bh) for l in range(0, w, bw)]
-        self.blocks = len(self._blocks)
+        self.blocks = [(t, l, min(bh, h - t), min(bw, w - l)) for t in range(0, h, bh) for l in range(0, w, bw)]
 
     def run(self, y: torch.Tensor, phases: tuple[Phase, ...], bar) -> torch.Tensor:
         """y (a latent of its own: refined in place) after the phases, block by block."""
@@ -125,7 +124,7 @@ class _Refinement:
         threads = torch.get_num_threads()
         try:
             with torch.enable_grad():
-                for block in self._blocks:
+                for block in self.blocks:
                     self._block(block, phases, bar)
         finally:
             torch.set_num_threads(threads)  # parallel_map sets it per call; leave it as found
