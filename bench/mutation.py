@@ -69,6 +69,12 @@ _ESCAPE = ("an escaped value never equals its table's lowest value: every table 
 _BIG_ENDIAN = "the byte swap of a big-endian machine: no machine that runs the tests is one (not killable here)"
 _P_TO_RGB = "Pillow converts a P image to RGB when asked for a mode it does not know (Pillow 13)"
 _PA = "without the PA branch a PA image takes the general one, which converts it to RGBA too"
+_GRID = ("qualities are on the header's 0.001 grid: no two differ by exactly 1.5 steps, nor (in floating point) "
+         "by exactly 0.01 (checked over the whole scale)")
+_BISECTION = ("the 40-step bisection: one step more, or a tie (measure zero) going the other way, moves `a` by "
+              "about 1e-11, a quality by far less than the 0.001 grid")
+_PAIR = "a probe is (quality, value, payload) and fit/quality_at read its first two entries only: [:3] adds nothing"
+_LOG_ZERO = "an argument of exactly 0.0 to the logarithm: a float sum of exponentials that is never exactly zero"
 EQUIVALENT = {
     "codec.tools.batch_plan.x_write_record__mutmut_20": _MKDIR,
     "codec.tools.batch_plan.x_write_record__mutmut_22": _MKDIR,
@@ -90,6 +96,19 @@ EQUIVALENT = {
     "codec.image.io.x__pixels__mutmut_14": _P_TO_RGB,
     "codec.image.io.x__pixels__mutmut_16": _PA,
     "codec.image.io.x__pixels__mutmut_17": _PA,
+    "codec.image.io.x_open_image__mutmut_28": "Pillow raises DecompressionBombError only while MAX_IMAGE_PIXELS is "
+                                              "set, and open_image unsets it (under a lock) while it opens",
+    "codec.pipeline.ratecontrol.x__search__mutmut_117": _GRID,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁpredict__mutmut_11": _GRID,
+    "codec.pipeline.ratecontrol.x_secant__mutmut_49": "a step of 0: either factor times 0 is 0, and the step is "
+                                                      "the 0.05 floor either way",
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁfit__mutmut_16": _BISECTION,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁfit__mutmut_32": _BISECTION,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁpredict__mutmut_19": _PAIR,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁpredict__mutmut_21": _PAIR,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁpredict__mutmut_29": _PAIR,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁquality_at__mutmut_22": _LOG_ZERO,
+    "codec.pipeline.ratecontrol.xǁPsnrCurveǁvalue__mutmut_22": _LOG_ZERO,
 }
 
 

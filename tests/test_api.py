@@ -54,6 +54,9 @@ def test_array_and_path_like_inputs(tmp_path):
             return str(tmp_path / "x.png")
 
     assert image_source(Where()) == tmp_path / "x.png"
+    with pytest.raises(TypeError) as e:
+        image_source(3.5)
+    assert str(e.value).endswith("a PIL image or a uint8 NumPy array, not float")
 
 
 def test_decode_takes_bytes_paths_and_files(image, tmp_path):

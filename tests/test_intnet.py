@@ -240,3 +240,41 @@ def test_the_last_layer_may_ask_for_every_bit_it_has():
     assert most > 24 and quantize_layers(convs, hidden_max, most)[-1].shift == 0
     with pytest.raises(ValueError, match=f"^layer 2 cannot give {most + 1} fractional bits$"):
         quantize_layers(convs, hidden_max, most + 1)
+
+
+def test_table_index_is_searchsorted_at_every_boundary():
+    """The lookup table gives what a binary search over the thresholds gives, at each
+    threshold and either side of it, below zero and far beyond the last; thresholds too
+    large for a table fall back to the search itself."""
+    from codec.entropy.tables import ScaleSpec
+    from codec.nets.intnet import LOOKUP_LIMIT
+    th = ScaleSpec().thresholds()
+    rng = np.random.default_rng(0)
+    values = np.concatenate([th - 1, th, th + 1, [-2 ** 30, -1, 0, 1, th[-1] * 3, 2 ** 40],
+                             rng.integers(-10, th[-1] + 10, 5000)]).astype(np.float64)
+    for thresholds in (th, th * (LOOKUP_LIMIT // th[-1] + 1)):
+        net = IntegerScaleNet([], thresholds)
+        got = net.table_index(values)
+        assert got.dtype == np.uint8 and (net._lookup is None) == (thresholds[-1] >= LOOKUP_LIMIT)
+        assert np.array_equal(got, np.searchsorted(thresholds, values, side="right"))
+
+
+def test_weights_get_the_bits_that_keep_every_sum_below_2_to_the_52():
+    """A 1x1 layer of weight 1 whose input reaches 2**28 - 1: 23 fractional bits keep its
+    largest sum at 2**51 - 2**23 (one bit of headroom for the bias); a bias that takes the
+    sum to 2**52 exactly is refused, one just below it is not."""
+    from codec.nets.intnet import quantize_layers
+    conv = torch.nn.Conv2d(1, 1, 1).double()
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.fill_(0.0)
+    (layer,) = quantize_layers([conv], [], 0, in_max=2 ** 28 - 1)
+    assert layer.weight.item() == 2 ** 23 and layer.shift == 23
+    for bias, refused in ((2.0 ** 28, False), (2.0 ** 28 + 1, True)):  # sums 2**52 - 2**23 and 2**52
+        with torch.no_grad():
+            conv.bias.fill_(bias)
+        if refused:
+            with pytest.raises(ValueError, match="cannot be evaluated exactly"):
+                quantize_layers([conv], [], 0, in_max=2 ** 28 - 1)
+        else:
+            assert quantize_layers([conv], [], 0, in_max=2 ** 28 - 1)[0].bias.item() == 2.0 ** 51

@@ -226,6 +226,33 @@ def test_bounded_reads_refuse_a_longer_stream():
     assert str(e.value) == "in: larger than any file the limits allow (100 bytes)" and s.asked == [101]
 
 
+def test_a_file_that_grows_or_fails_after_its_stat_is_refused_by_name(tmp_path, monkeypatch):
+    """Between the size check and the read a file may grow past the limit, or the read may
+    fail (as root, no permission bit makes it): either way one line naming the file."""
+    import codec.format.limits as limits
+    f = tmp_path / "f.dcn"
+    f.write_bytes(b"abcdef")
+    real_stat = type(f).stat
+
+    def small_stat(self, **kw):
+        st = real_stat(self, **kw)
+        return os.stat_result((st.st_mode, *st[1:6], 2, *st[7:])) if self == f else st
+
+    monkeypatch.setattr(type(f), "stat", small_stat)
+    with pytest.raises(DCNError) as e:
+        read_regular(f, 4)
+    assert str(e.value) == f"{f}: larger than any file the limits allow (4 bytes)"
+    monkeypatch.undo()
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(limits, "open", unreadable, raising=False)
+    with pytest.raises(DCNError) as e:
+        read_regular(f, 9)
+    assert str(e.value) == f"{f}: cannot read (Permission denied)"
+
+
 def test_regular_file_reads(tmp_path):
     f = tmp_path / "f.dcn"
     f.write_bytes(b"abc")

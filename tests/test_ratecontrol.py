@@ -213,13 +213,15 @@ def counted(monkeypatch):
     from codec.pipeline import ratecontrol
     from codec.pipeline.encode import prepare
     probes = []
-    quantize = ratecontrol.quantize
 
-    def counting(a, q, effort=0, progress=False):
-        probes.append((q, effort))
-        return quantize(a, q, effort, progress)
+    def counting(fn):
+        def counted_fn(a, q, effort=0, progress=False):
+            probes.append((q, effort))
+            return fn(a, q, effort, progress)
+        return counted_fn
 
-    monkeypatch.setattr(ratecontrol, "quantize", counting)
+    monkeypatch.setattr(ratecontrol, "quantize", counting(ratecontrol.quantize))  # a PSNR probe
+    monkeypatch.setattr(ratecontrol, "code", counting(ratecontrol.code))  # a size probe
     return prepare(make_image(160, 120, seed=11)), probes
 
 
@@ -405,3 +407,123 @@ def test_targets_at_an_effort_give_the_refined_file():
         data, info = encode_to_target(img, effort=1, **targets)
         q = info["quality"]
         assert data == write(a, q, quantize(a, q, effort=1)) != write(a, q, quantize(a, q))
+
+
+def _scripted(*qualities):
+    """A predictor that returns the given qualities in turn, then the exact one for value = 10 q."""
+    script = list(qualities)
+    return lambda near, aim: script.pop(0) if script else _predictor(10)(near, aim)
+
+
+def test_a_prediction_by_either_end_of_the_bracket_probes_one_step_inside_it():
+    """Once the target is bracketed (3.0 below, 6.0 above), a prediction within half a step
+    of an end probes one step inside it, not the end again (a wasted turn to bisection)."""
+    _, _, calls = _search_with(_scripted(6.0, 5.9996), 45.0, True, start=3.0)
+    assert calls[:3] == [3.0, 6.0, 5.999]
+    _, _, calls = _search_with(_scripted(6.0, 3.0004), 45.0, True, start=3.0)
+    assert calls[:3] == [3.0, 6.0, 3.001]
+
+
+def test_the_level_sweep_tries_each_unprobed_level_once_and_a_value_on_the_target_meets_it():
+    """A predictor that only points up finds nothing at or below the target: every trained
+    level not yet probed is then tried, once, and level 1, exactly on the target, is the answer."""
+    curve = lambda q: 5.0 if q == 1.0 else 100.0
+    (q, value, _), met, calls = _search_with(lambda near, aim: 8.0, 5.0, True, curve=curve)
+    assert calls == [4.5, 8.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    assert met and (q, value) == (1.0, 5.0)
+
+
+def test_a_search_at_an_effort_starts_from_the_plain_answer_and_keeps_below_the_top():
+    """The refined search starts at the unrefined answer, and never probes above the model's
+    top quality (here 3) even where the curve points beyond it."""
+    from codec.pipeline.ratecontrol import _search_at
+    calls = []
+
+    def measure_at(effort):
+        def measure(q):
+            assert q <= 3.0, f"a probe at quality {q}, above the model's top"
+            calls.append((q, effort))
+            return 10 * q - effort, None  # refinement lowers the value
+        return measure
+
+    (q, value, _), met = _search_at(measure_at, 1, 24.0, True, 1.0, _predictor(10), 1.5, 3.0)
+    assert met and calls == [(1.5, 0), (2.35, 0), (2.35, 1), (2.45, 1)] and value == pytest.approx(23.5)
+    calls.clear()
+    (q, value, _), met = _search_at(measure_at, 1, 40.0, True, 1.0, _predictor(10), 1.5, 3.0)
+    assert met and q == 3.0 and [c for c in calls if c[1]] == [(3.0, 1)]
+
+
+def test_encode_to_target_passes_best_effort_on():
+    from codec.pipeline.ratecontrol import encode_to_target
+    img = make_image(64, 48, seed=3)
+    for target in ({"target_size": 20}, {"target_psnr": 80.0}):
+        with pytest.warns(UserWarning, match="^target not met"):
+            data, info = encode_to_target(img, best_effort=True, **target)
+        assert codec.decode(data).size == (64, 48) and info["bytes"] == len(data)
+
+
+def test_secant_trusts_a_measured_slope_only_above_a_quarter_of_the_prior():
+    predict = secant(4.0)
+    for measured, used in ((2.0, 2.0), (1.0, 4.0), (0.9, 4.0)):  # going up: the step is stretched 1.5x
+        near = [(5.0, 11.0, None), (4.0, 11.0 - measured, None)]
+        assert predict(near, 13.0) == pytest.approx(5.0 + 1.5 * 2.0 / used)
+    assert predict([(5.0, 11.0, None), (5.0, 12.0, None)], 13.0) == pytest.approx(5.75)  # one quality: the prior
+
+
+def _psnr_search(monkeypatch, curve, target):
+    """to_psnr on an 'image' whose PSNR at quality q is curve(q): its answer and its probes."""
+    from types import SimpleNamespace
+    from codec.pipeline import ratecontrol
+    probes = []
+
+    def probe_psnr(a, q, effort=0, progress=False):
+        probes.append(q)
+        return curve(q), None
+
+    monkeypatch.setattr(ratecontrol, "probe_psnr", probe_psnr)
+    monkeypatch.setattr(ratecontrol, "write", lambda a, q, latents: b"")
+    _, q, p = ratecontrol.to_psnr(SimpleNamespace(dec=SimpleNamespace(max_quality=8.0)), target)
+    return q, p, probes
+
+
+def _median_curve(q):
+    return PsnrCurve.value((PsnrCurve.START_Q, PsnrCurve.P), PsnrCurve.A, q)
+
+
+@pytest.mark.parametrize("target", [29.0, 29.5, 30.6])
+def test_a_psnr_search_on_the_median_curve_lands_mid_window_at_once(monkeypatch, target):
+    """The first probe goes where the median curve meets the middle of the window
+    [target + PSNR_MARGIN, target + PSNR_TOLERANCE]: on that curve, one probe, 0.07 dB up."""
+    from codec.pipeline.ratecontrol import PSNR_TOLERANCE
+    q, p, probes = _psnr_search(monkeypatch, _median_curve, target)
+    assert len(probes) == 1 and p - target == pytest.approx(PSNR_TOLERANCE / 2, abs=0.005)
+
+
+def test_a_psnr_search_answers_within_its_window_or_above_the_target(monkeypatch):
+    """A first probe 0.1405 dB up (above the 0.14 dB window) is not an answer when a better
+    one exists; and a PSNR a hair below the target never is, even where nothing else is near."""
+    from codec.pipeline.ratecontrol import PSNR_TOLERANCE, PsnrCurve as P
+    target = 30.6
+    q0 = round(P.start(target + PSNR_TOLERANCE / 2), 3)
+    q, p, probes = _psnr_search(monkeypatch, lambda q: target + 0.1405 + (q - q0) * 0.5, target)
+    assert probes[0] == q0 and len(probes) > 1 and target < p <= target + PSNR_TOLERANCE
+    q, p, probes = _psnr_search(monkeypatch, lambda q: target - 0.0005 if q < 5.0 else target + 1.0, target)
+    assert (q, p) == (5.0, target + 1.0)
+
+
+def test_psnr_curve_fit_keeps_the_prior_for_flat_or_coincident_probes_and_stays_within_six():
+    A = PsnrCurve.A
+    assert PsnrCurve.fit((4.0, 30.0), (5.0, 30.0)) == A  # flat: noise
+    assert PsnrCurve.fit((4.0, 30.0), (4.0, 31.0)) == A  # one quality: no slope
+    p0 = (4.0, 30.0)
+    for a, bound in ((A - 6.5, A - 6), (A + 6.5, A + 6)):  # beyond the bisection's bracket: its end
+        assert PsnrCurve.fit(p0, (5.0, PsnrCurve.value(p0, a, 5.0))) == pytest.approx(bound, abs=1e-6)
+
+
+def test_psnr_curve_refits_only_through_probes_over_a_hundredth_apart():
+    aim = 31.0
+    close = [(4.5, 30.0, None), (4.505, 30.4, None)]
+    assert PsnrCurve.predict(close, aim) == PsnrCurve.quality_at((4.5, 30.0), PsnrCurve.A, aim)
+    apart = [(4.5, 30.0, None), (5.5, 30.4, None)]
+    a = PsnrCurve.fit((5.5, 30.4), (4.5, 30.0))
+    assert a != PsnrCurve.A and PsnrCurve.predict(apart, aim) == PsnrCurve.quality_at((4.5, 30.0), a, aim)

@@ -57,6 +57,47 @@ def test_decoding_is_deterministic_and_thread_independent():
     assert np.array_equal(two, again)
 
 
+@pytest.mark.parametrize("small", [True, False], ids=["stage-by-stage", "block-by-block"])
+def test_both_synthesis_paths_are_thread_independent_and_agree(monkeypatch, small):
+    """Small images run the synthesis stage by stage, large ones block by block through the
+    whole network (here forced, with blocks of 64 px so that several join): on either path
+    the pixels do not depend on the thread count, and they agree with the other path and
+    with a float64 synthesis within one level."""
+    import importlib
+    decoding = importlib.import_module("codec.pipeline.decode")
+    data = codec.encode(make_image(200, 136), quality=5)
+    ref = np.asarray(codec.decode(data, dtype=torch.float64)).astype(int)
+    other = np.asarray(codec.decode(data, block=64)).astype(int)
+    if not small:
+        monkeypatch.setattr(decoding, "SMALL_IMAGE", 0)
+    threads = torch.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            out.append(np.asarray(codec.decode(data, block=64)))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
+    assert np.abs(out[0] - ref).max() <= 1 and np.abs(out[0] - other).max() <= 1
+
+
+def test_small_images_are_analysed_whole_as_blocks_would_be(monkeypatch):
+    """An encoder's analysis of an image up to SMALL_IMAGE pixels runs whole, with all
+    threads; blocks with their margins compute the same latent up to float rounding."""
+    import importlib
+    from codec.models.registry import find
+    from codec.models.weights import load_encoder
+    encoding = importlib.import_module("codec.pipeline.encode")
+    rgb = np.asarray(make_image(300, 200))
+    enc = load_encoder(find(None))
+    whole = encoding.analyse(rgb, enc, torch.device("cpu"), block=64)
+    monkeypatch.setattr(encoding, "SMALL_IMAGE", 0)
+    blocks = encoding.analyse(rgb, enc, torch.device("cpu"), block=64)
+    assert whole.shape == blocks.shape == (1, 128, 16, 20)  # padded to 64-px multiples
+    assert torch.allclose(whole, blocks, atol=1e-4) and not torch.equal(whole, torch.zeros_like(whole))
+
+
 def test_quality_is_continuous_and_recorded():
     img = make_image(128, 128)
     sizes = [len(codec.encode(img, quality=q)) for q in (2.0, 2.5, 3.0)]

@@ -60,5 +60,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     try:
         with open(path, "rb") as f:
             return read_bounded(f, limit, str(path))  # it may have grown since the stat
+    except DCNError:  # an OSError too: its own message, not "cannot read (None)"
+        raise
     except OSError as exc:
         raise DCNError(f"{path}: cannot read ({exc.strerror})") from None

@@ -88,8 +88,10 @@ def _assemble(results, x: torch.Tensor, scale: Fraction, bar=None) -> torch.Tens
     for (t, l, _, _), y in results:
         if bar is not None:
             bar.update(1)
-        if out is None:
-            out = y.new_empty((1, y.shape[1], int(x.shape[2] * scale), int(x.shape[3] * scale)))
+        if out is None:  # in the blocks' layout: channels-last blocks make a channels-last image
+            layout = torch.channels_last if y.shape[1] > 1 and y.stride(1) == 1 else torch.contiguous_format
+            out = torch.empty((1, y.shape[1], int(x.shape[2] * scale), int(x.shape[3] * scale)), dtype=y.dtype,
+                              device=y.device, memory_format=layout)
         a, b = int(t * scale), int(l * scale)
         out[:, :, a:a + y.shape[2], b:b + y.shape[3]] = y
     return out

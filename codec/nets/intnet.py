@@ -39,8 +39,17 @@ class IntLayer:
             acc = F.conv_transpose2d(a, self.weight, self.bias, self.stride, k // 2, self.stride - 1)
         else:
             acc = F.conv2d(a, self.weight, self.bias, self.stride, k // 2)
+        return self.finish(acc)
+
+    def finish(self, acc: torch.Tensor) -> torch.Tensor:
+        """The accumulator (bias included) rescaled, rounded half up, and clamped."""
         out = torch.floor(acc * 2.0 ** -self.shift + 0.5)
         return out.clamp(0, ACT_MAX) if self.relu else out
+
+    def dense(self, a: torch.Tensor) -> torch.Tensor:
+        """A 1x1 layer on (in, n) columns -> (out, n): one matrix product, without the
+        copies a convolution makes (the same exact integer sums)."""
+        return self.finish(torch.addmm(self.bias[:, None], self.weight[:, :, 0, 0], a))
 
 
 class IntegerScaleNet:
@@ -49,6 +58,7 @@ class IntegerScaleNet:
     def __init__(self, layers: list[IntLayer], thresholds: np.ndarray):
         self.layers = layers
         self.thresholds = torch.from_numpy(np.asarray(thresholds).astype(np.float64))
+        self._lookup = _index_lookup(np.asarray(thresholds).astype(np.int64))
 
     def _run(self, a: torch.Tensor) -> torch.Tensor:
         return run_layers(self.layers, a)
@@ -64,9 +74,15 @@ class IntegerScaleNet:
 
     def indices(self, z: np.ndarray) -> np.ndarray:
         """Index of the probability table (0..63) of every element of y."""
-        fixed = self.fixed_point_scales(z)
-        idx = torch.searchsorted(self.thresholds, fixed.reshape(-1), right=True).to(torch.uint8)
-        return idx.reshape(fixed.shape).numpy()
+        return self.table_index(self.fixed_point_scales(z).numpy())
+
+    def table_index(self, fixed: np.ndarray) -> np.ndarray:
+        """Fixed-point scales (float64 integers) -> the number of thresholds at or below
+        each, as uint8: searchsorted(thresholds, fixed, right=True), from a lookup table
+        where the model's thresholds allow one (10x faster: a tenth of a tile's decode)."""
+        if self._lookup is None:
+            return torch.searchsorted(self.thresholds, torch.from_numpy(fixed), right=True).to(torch.uint8).numpy()
+        return self._lookup[fixed.clip(0, len(self._lookup) - 1).astype(np.int64)]
 
     def state_dict(self) -> dict:
         return layers_state(self.layers, "hs_int")
@@ -74,6 +90,19 @@ class IntegerScaleNet:
     @classmethod
     def from_state_dict(cls, tensors: dict, thresholds: np.ndarray) -> "IntegerScaleNet":
         return cls(layers_from_state(tensors, "hs_int"), thresholds)
+
+
+LOOKUP_LIMIT = 1 << 22  # entries (bytes) of a table-index lookup; model 1's thresholds need 1.0e6
+
+
+def _index_lookup(thresholds: np.ndarray) -> np.ndarray | None:
+    """uint8 table: entry v holds the number of thresholds <= v, for v from 0 to the last
+    threshold (beyond it, every threshold is below). None where that table would be too
+    big, or where a threshold is not positive (then v < 0 would need entries too)."""
+    if len(thresholds) == 0 or thresholds[0] <= 0 or thresholds[-1] >= LOOKUP_LIMIT or np.any(np.diff(thresholds) < 0):
+        return None
+    counts = np.diff(thresholds, prepend=0)  # how many integers v get index i: thresholds[i-1] <= v < thresholds[i]
+    return np.append(np.repeat(np.arange(len(thresholds), dtype=np.uint8), counts), np.uint8(len(thresholds)))
 
 
 def run_layers(layers: list[IntLayer], a: torch.Tensor) -> torch.Tensor:

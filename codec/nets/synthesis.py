@@ -20,6 +20,14 @@ def for_decoding(synthesis: Synthesis) -> nn.Sequential:
     return nn.Sequential(*body, SubpixelDeconv(last)).eval()
 
 
+def stages(synthesis: nn.Sequential) -> list[nn.Sequential]:
+    """for_decoding's network as its four upsampling stages (a transposed convolution and
+    the activation after it): each doubles the resolution, and an output element reads
+    input elements no further than one away (5x5 kernels at stride 2)."""
+    layers = list(synthesis)
+    return [nn.Sequential(*layers[i:i + 2]) for i in range(0, len(layers), 2)]
+
+
 class HyperSynthesis(nn.Sequential):
     """z -> one parameter per element of y (used twice: for the means and for the scales).
 

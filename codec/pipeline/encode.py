@@ -15,7 +15,7 @@ from ..latent import Latents
 from ..models.quality import check_quality, interpolate
 from ..models.registry import find
 from ..models.weights import Encoder, load_encoder
-from ..defaults import CODING_TILE, ENCODE_BLOCK
+from ..defaults import CODING_TILE, ENCODE_BLOCK, SMALL_IMAGE
 from ..nets.blocks import blockwise, parallel_map
 from .device import resolve, within_memory
 from .effort import DEFAULT_EFFORT, check_effort
@@ -28,7 +28,8 @@ ANALYSIS_MARGIN = 32  # pixels: the analysis' receptive field reaches 30
 def analyse(rgb: np.ndarray, enc: Encoder, device: torch.device, block: int = ENCODE_BLOCK,
             progress: bool = False) -> torch.Tensor:
     """(H,W,3) uint8 -> the latent y before gains, (1, M, h/16, w/16), on the CPU. On the
-    CPU the image stays uint8 and each block is converted to float on its own."""
+    CPU an image of up to SMALL_IMAGE pixels runs whole, with all threads; a larger one
+    stays uint8 and runs in blocks, each converted to float on its own, one thread each."""
     h, w = rgb.shape[:2]
     padded = np.pad(rgb, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
     x = torch.from_numpy(padded).to(device).permute(2, 0, 1)[None]
@@ -41,6 +42,8 @@ def analyse(rgb: np.ndarray, enc: Encoder, device: torch.device, block: int = EN
         floats = torch.empty_like(pixels, dtype=torch.float32, memory_format=torch.channels_last)
         return analysis(floats.copy_(pixels).div_(255))
 
+    if device.type == "cpu" and h * w <= SMALL_IMAGE:
+        return run(x)  # all threads on one block: no margins computed twice (Kodak: 1.2x faster)
     if device.type == "cpu":
         return blockwise(run, x, block, ANALYSIS_MARGIN, Fraction(1, 16), stride=STRIDE,
                          progress="encode" if progress else "")
@@ -87,27 +90,47 @@ def header_for(a: Analysed, quality: float) -> container.Header:
     return container.Header(a.picture.mode, width, height, quality, a.dec.fingerprint, a.tile, a.dec.latent.sections)
 
 
-@torch.no_grad()
+def tile_symbols(a: Analysed, quality: float):
+    """(the coding tiles' boxes, a function from a box to that tile's symbols) at a quality."""
+    boxes = tile_boxes(header_for(a, quality))
+    y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
+    codec = a.enc.latent.to("cpu", torch.float32)  # the hyper networks are small: always on the CPU
+
+    @torch.no_grad()
+    def run(box):
+        t, l, h, w = box
+        return codec.quantize(y[:, :, Z_TO_Y * t:Z_TO_Y * (t + h), Z_TO_Y * l:Z_TO_Y * (l + w)])
+
+    return boxes, run
+
+
 def quantize(a: Analysed, quality: float, effort: int = 0, progress: bool = False) -> Latents:
     """The symbols of every coding tile at a quality (nothing entropy-coded yet), the
     latent refined for this image first at an effort above 0 (refine.py)."""
     if effort:
         from .refine import refine
         return refine(a, quality, effort, progress)
-    boxes = tile_boxes(header_for(a, quality))
-    y = a.y * interpolate(a.enc.log_gain, quality)[None, :, None, None]
-    codec = a.enc.latent.to("cpu", torch.float32)  # the hyper networks are small: always on the CPU
-
-    def run(box):
-        t, l, h, w = box
-        return codec.quantize(y[:, :, Z_TO_Y * t:Z_TO_Y * (t + h), Z_TO_Y * l:Z_TO_Y * (l + w)])
-
-    return Latents(parallel_map(run, boxes), boxes, codec.symbols)
+    boxes, run = tile_symbols(a, quality)
+    return Latents(parallel_map(run, boxes), boxes, a.enc.latent.symbols)
 
 
 def write(a: Analysed, quality: float, latents: Latents) -> bytes:
     """The file of a quality's latents (from quantize at that quality)."""
-    sections = parallel_map(a.enc.latent.write, latents.tiles)
+    return _file(a, quality, parallel_map(a.enc.latent.write, latents.tiles))
+
+
+def code(a: Analysed, quality: float, effort: int = 0, progress: bool = False) -> bytes:
+    """The file at a quality and effort: write(quantize(...)). At effort 0 each tile is
+    quantized and entropy-coded by the same task, so that one tile's entropy coding (numpy
+    and constriction, which hold the GIL) overlaps another tile's networks (torch, which
+    releases it)."""
+    if effort:
+        return write(a, quality, quantize(a, quality, effort, progress))
+    boxes, run = tile_symbols(a, quality)
+    return _file(a, quality, parallel_map(lambda box: a.enc.latent.write(run(box)), boxes))
+
+
+def _file(a: Analysed, quality: float, sections: list) -> bytes:
     return container.write(container.Container(header_for(a, quality), tuple(sections), a.alpha, a.metadata))
 
 
@@ -126,4 +149,4 @@ def encode(image, quality: float | None = None, device: str = "auto", max_pixels
     enc = load_encoder(find(model))
     quality = header_quality(enc.decoder.default_quality if quality is None else quality, enc.decoder.max_quality)  # before the analysis: a bad quality fails fast
     a = prepare(image, device, max_pixels, enc.decoder.model, tile, progress, strip_metadata)
-    return write(a, quality, quantize(a, quality, effort, progress))
+    return code(a, quality, effort, progress)

@@ -16,7 +16,7 @@ from ..image.metrics import psnr_rgb
 from ..latent import Latents
 from ..models.quality import MAX_QUALITY, MIN_QUALITY
 from .decode import synthesize
-from .encode import Analysed, header_quality, quantize, write
+from .encode import Analysed, code, header_quality, quantize, write
 
 STEP = 0.001  # the header's quality precision
 MAX_PROBES = 16
@@ -182,7 +182,7 @@ def to_size(a: Analysed, max_bytes: int, best_effort: bool = False, effort: int 
     """The largest quality whose file fits in max_bytes."""
     def measure_at(effort):
         def measure(q):
-            data = write(a, q, quantize(a, q, effort, progress and effort > 0))
+            data = code(a, q, effort, progress and effort > 0)
             return math.log(len(data)), data
         return measure
 
