@@ -38,7 +38,7 @@ def tile_cost(tile: int, run: str = "tiling-rate-2026-12-02.md") -> float:
     return (float(row.group(1)) - 1) * 100
 
 
-def speed(*keys, run: str = "speed-2026-12-02b.json"):
+def speed(*keys, run: str = "speed-2026-12-03.json"):
     """A figure of bench/speed.py's JSON, by its keys."""
     value = json.loads((RESULTS / run).read_text())
     for key in keys:
