@@ -54,6 +54,10 @@ EQUIVALENT_CHANGES = [
     (r"np\.zeros\(0, None\)", "no symbols: an empty array of either dtype adds nothing to the int32 output"),
     (r"if tile <= 1:|if tile < 2:", "a tile is a multiple of 64 pixels (the header holds tile / 64): 0 or >= 64"),
     (r"LATIN-1", "Python's codec names are case-insensitive"),
+    (r'kind="STABLE"', "numpy reads a sort kind's name case-insensitively"),
+    (r'not in \("L", "LA", "(XXRGBXX|rgb)", "RGBA"\)|not in \("L", "LA", "RGB", "(XXRGBAXX|rgba)"\)',
+     "an RGB or RGBA image then takes the conversion branch: converted to its own mode, a copy of itself"),
+    (r"self\.weight\.shape\[-2\]", "every kernel is square"),
 ]
 
 

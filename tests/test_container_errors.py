@@ -94,3 +94,30 @@ def test_duplicate_metadata_record_is_named():
     with pytest.raises(DCNError) as e:
         container.unpack_metadata(record + record)
     assert str(e.value) == "corrupt file: two EXIF metadata records"
+
+
+def test_an_unpadded_image_over_the_limit_is_named_without_padding():
+    from codec.format.limits import check_area
+    with pytest.raises(DCNError) as e:
+        check_area(128, 64, 8000)
+    assert str(e.value) == "image: 128x64 exceeds the limit of 8000 pixels"
+
+
+@pytest.mark.parametrize("tile, tiles", [(100, ((b"", b""),)), (64, ((b"", b""),)), (256, ((b"",),))],
+                         ids=["tile-not-a-multiple", "tile-count", "sections"])
+def test_the_writer_refuses_tiles_that_do_not_match_the_header(tile, tiles):
+    """Each disagreement alone (200 x 100 px: one 256-px tile, or 4 x 2 of 64 px)."""
+    with pytest.raises(ValueError) as e:
+        container.write(container.Container(container.Header("RGB", 200, 100, 4.0, b"abcd", tile), tiles))
+    assert str(e.value) == "tile size, count or sections do not match the header"
+
+
+def test_the_writer_takes_metadata_up_to_the_limit_and_refuses_more():
+    record = container.RECORD.size
+    head = container.Header("RGB", 8, 8, 4.0, b"abcd", 64)
+    largest = container.Container(head, ((b"", b""),), metadata={"icc_profile": b"x" * (MAX_METADATA - record)})
+    assert container.read(container.write(largest)).metadata["icc_profile"] == largest.metadata["icc_profile"]
+    with pytest.raises(DCNError) as e:
+        container.write(container.Container(head, ((b"", b""),), metadata={"icc_profile": b"x" * (MAX_METADATA - record + 1)}))
+    assert str(e.value) == (f"metadata of {MAX_METADATA + 1} bytes: at most {MAX_METADATA} fit in a file "
+                            "(--strip-metadata leaves it out)")

@@ -187,3 +187,14 @@ def test_corrupt_streams_are_named_in_one_line(gauss):
         entropy.Reader(b"\0\0\0\0")  # a zero last word: constriction refuses the stream
     assert str(e.value) == ("corrupt file: entropy decoding failed (Invalid compressed data: ANS compressed data "
                             "never ends in a zero word.)")
+
+
+def test_groups_keep_position_order_within_a_table_and_count_every_table(gauss):
+    """The coding order is part of the format: positions grouped by table in table order,
+    each group in position order (a stable sort; numpy's default sort is not stable on
+    int64 keys with many ties), with a count for every table, used or not."""
+    rng = np.random.default_rng(5)
+    index = rng.integers(0, 3, (64, 40)).astype(np.int64)
+    order, counts = entropy._groups(index, gauss)
+    assert np.array_equal(order, np.lexsort((np.arange(index.size), index.reshape(-1))))
+    assert len(counts) == len(gauss) and counts[:3].sum() == index.size and not counts[3:].any()

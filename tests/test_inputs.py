@@ -2,6 +2,7 @@
 output file."""
 import io
 import os
+import re
 import warnings
 
 import numpy as np
@@ -341,3 +342,48 @@ def test_big_endian_16_bit_grey_is_scaled_like_little_endian():
     with pytest.warns(UserWarning, match="I;16B image reduced to 8 bits per channel"):
         pic = to_picture(im)
     assert pic.mode == "L" and pic.rgb[..., 0].tolist() == [[0, 1], [128, 255]]
+
+
+@pytest.mark.parametrize("mode", ["I;16L", "I;16N"])
+def test_16_bit_grey_of_either_byte_order_name_is_scaled(mode):
+    a = np.array([0, 257, 32896, 65535], np.uint16).reshape(2, 2)
+    pic, messages = _picture(Image.frombytes(mode, (2, 2), a.tobytes()))
+    assert pic.mode == "L" and pic.rgb[..., 0].flatten().tolist() == [0, 1, 128, 255]
+    assert messages == [f"{mode} image reduced to 8 bits per channel"]
+
+
+def test_other_modes_keep_alpha_by_their_bands():
+    """A premultiplied RGBa image keeps its alpha (colours un-premultiplied); LAB, whose
+    name has an A, has none; a mode Pillow cannot convert is refused in words."""
+    rgba = Image.new("RGBA", (3, 2), (200, 100, 50, 128))
+    pic, _ = _picture(rgba.convert("RGBa"))
+    assert pic.mode == "RGBA" and (pic.alpha == 128).all() and np.abs(pic.rgb.astype(int) - (200, 100, 50)).max() <= 2
+    pic, _ = _picture(Image.new("RGB", (3, 2), (200, 100, 50)).convert("LAB"))
+    assert pic.mode == "RGB" and pic.alpha is None
+    with pytest.raises(DCNError) as e:
+        _picture(Image.new("La", (3, 2)))
+    assert str(e.value) == "unsupported image mode La"
+
+
+def test_failures_while_loading_are_refused_naming_the_input(tmp_path, monkeypatch):
+    """Whatever a parser raises while loading pixels (hostile files raise many types), and
+    running out of memory: one line naming the file (or 'input' for an object) and why."""
+    from PIL import ImageFile
+    from codec.image.io import load_picture
+    path = tmp_path / "a.png"
+    make_image(64, 48).save(path)
+    failure = [RuntimeError("a parser's own error")]
+
+    def failing(self, *args):
+        raise failure[0]
+
+    monkeypatch.setattr(Image.Image, "load", failing)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", failing)
+    for source, name in ((path, str(path)), (str(path), str(path)), (io.BytesIO(path.read_bytes()), "input")):
+        with pytest.raises(DCNError) as e:
+            load_picture(source, 10 ** 8)
+        assert str(e.value) == f"{name}: damaged or unsupported image (RuntimeError: a parser's own error)"
+    failure[0] = MemoryError()
+    with pytest.raises(DCNError) as e:
+        load_picture(path, 10 ** 8)
+    assert str(e.value) == f"{path}: not enough memory to load the image"

@@ -244,19 +244,23 @@ def test_the_last_layer_may_ask_for_every_bit_it_has():
 
 def test_table_index_is_searchsorted_at_every_boundary():
     """The lookup table gives what a binary search over the thresholds gives, at each
-    threshold and either side of it, below zero and far beyond the last; thresholds too
-    large for a table fall back to the search itself."""
+    threshold and either side of it, below zero and far beyond the last. It is used up to
+    its size limit (4 MB) and for positive thresholds; past the limit, or with a threshold
+    at or below 0, the search itself runs."""
     from codec.entropy.tables import ScaleSpec
     from codec.nets.intnet import LOOKUP_LIMIT
     th = ScaleSpec().thresholds()
     rng = np.random.default_rng(0)
-    values = np.concatenate([th - 1, th, th + 1, [-2 ** 30, -1, 0, 1, th[-1] * 3, 2 ** 40],
-                             rng.integers(-10, th[-1] + 10, 5000)]).astype(np.float64)
-    for thresholds in (th, th * (LOOKUP_LIMIT // th[-1] + 1)):
+    for thresholds, table in ((th, True), (th * (LOOKUP_LIMIT // th[-1] + 1), False),
+                              (np.array([1, 9, LOOKUP_LIMIT - 1]), True), (np.array([3, 9, LOOKUP_LIMIT]), False),
+                              (np.array([0, 0, 5]), False), (np.array([-2, 5]), False), (np.array([7]), True),
+                              (np.array([], np.int64), True)):
         net = IntegerScaleNet([], thresholds)
+        values = np.concatenate([thresholds - 1, thresholds, thresholds + 1, [-2 ** 30, -1, 0, 1, 2 ** 40],
+                                 rng.integers(-10, thresholds.max(initial=0) + 10, 2000)]).astype(np.float64)
         got = net.table_index(values)
-        assert got.dtype == np.uint8 and (net._lookup is None) == (thresholds[-1] >= LOOKUP_LIMIT)
-        assert np.array_equal(got, np.searchsorted(thresholds, values, side="right"))
+        assert got.dtype == np.uint8 and (net._lookup is not None) == table, thresholds
+        assert np.array_equal(got, np.searchsorted(thresholds, values, side="right")), thresholds
 
 
 def test_weights_get_the_bits_that_keep_every_sum_below_2_to_the_52():
@@ -278,3 +282,15 @@ def test_weights_get_the_bits_that_keep_every_sum_below_2_to_the_52():
                 quantize_layers([conv], [], 0, in_max=2 ** 28 - 1)
         else:
             assert quantize_layers([conv], [], 0, in_max=2 ** 28 - 1)[0].bias.item() == 2.0 ** 51
+
+
+def test_an_integer_5x5_convolution_equals_the_int64_reference():
+    """A stride-1 5x5 layer (the context network's shape) is padded by 2 each side, like
+    the float network it stands for: the same integers as the plain int64 evaluation."""
+    from codec.nets.intnet import IntLayer
+    rng = np.random.default_rng(1)
+    layer = IntLayer(torch.from_numpy(rng.integers(-2 ** 12, 2 ** 12, (6, 4, 5, 5)).astype(np.float64)),
+                     torch.from_numpy(rng.integers(-2 ** 10, 2 ** 10, 6).astype(np.float64)), False, 1, 6, True)
+    z = rng.integers(-40, 41, (4, 7, 9))
+    got = layer(torch.from_numpy(z.astype(np.float64))[None])[0].numpy().astype(np.int64)
+    assert got.shape == (6, 7, 9) and np.array_equal(got, reference(IntegerScaleNet([layer], np.array([1])), z))

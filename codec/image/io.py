@@ -124,15 +124,12 @@ def _pixels(im: Image.Image) -> Picture:
         im = im.convert("L")
     elif im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         im = _to_8bit(im)
-    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
-        try:
-            im = im.convert("RGBA" if "A" in im.mode else "RGB")
+    elif im.mode not in ("L", "LA", "RGB", "RGBA"):  # CMYK, YCbCr, LAB, RGBX, RGBa (premultiplied) ...
+        try:  # by the last band, not the mode's name: LAB has no alpha, RGBa has
+            im = im.convert("RGBA" if im.getbands()[-1] in ("A", "a") else "RGB")
         except ValueError:
             raise DCNError(f"unsupported image mode {im.mode}") from None
     a = np.asarray(im)
-    if a.dtype != np.uint8:  # e.g. 16-bit RGB modes
-        im = _to_8bit(im)
-        a = np.asarray(im)
     if im.mode == "L":
         return Picture(np.repeat(a[:, :, None], 3, axis=2), "L")
     if im.mode == "LA":

@@ -96,10 +96,11 @@ LOOKUP_LIMIT = 1 << 22  # entries (bytes) of a table-index lookup; model 1's thr
 
 
 def _index_lookup(thresholds: np.ndarray) -> np.ndarray | None:
-    """uint8 table: entry v holds the number of thresholds <= v, for v from 0 to the last
-    threshold (beyond it, every threshold is below). None where that table would be too
-    big, or where a threshold is not positive (then v < 0 would need entries too)."""
-    if len(thresholds) == 0 or thresholds[0] <= 0 or thresholds[-1] >= LOOKUP_LIMIT or np.any(np.diff(thresholds) < 0):
+    """uint8 table: entry v holds the number of thresholds (sorted, as a search needs them)
+    <= v, for v from 0 to the last threshold (beyond it, all are); a negative v (a scale
+    can be) takes entry 0. None where the table would be too big, or where a threshold is
+    not positive (then a negative v would need entries of its own)."""
+    if thresholds.size and (thresholds[0] <= 0 or thresholds[-1] >= LOOKUP_LIMIT):
         return None
     counts = np.diff(thresholds, prepend=0)  # how many integers v get index i: thresholds[i-1] <= v < thresholds[i]
     return np.append(np.repeat(np.arange(len(thresholds), dtype=np.uint8), counts), np.uint8(len(thresholds)))
