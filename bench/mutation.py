@@ -79,6 +79,8 @@ _BISECTION = ("the 40-step bisection: one step more, or a tie (measure zero) goi
               "about 1e-11, a quality by far less than the 0.001 grid")
 _PAIR = "a probe is (quality, value, payload) and fit/quality_at read its first two entries only: [:3] adds nothing"
 _LOG_ZERO = "an argument of exactly 0.0 to the logarithm: a float sum of exponentials that is never exactly zero"
+_NO_A_BAND = ("no image mode that reaches the conversion branch ends in an 'A' band (LA, PA and RGBA are taken "
+              "before it): only RGBa's 'a' keeps an alpha there")
 EQUIVALENT = {
     "codec.tools.batch_plan.x_write_record__mutmut_20": _MKDIR,
     "codec.tools.batch_plan.x_write_record__mutmut_22": _MKDIR,
@@ -100,6 +102,8 @@ EQUIVALENT = {
     "codec.image.io.x__pixels__mutmut_14": _P_TO_RGB,
     "codec.image.io.x__pixels__mutmut_16": _PA,
     "codec.image.io.x__pixels__mutmut_17": _PA,
+    "codec.image.io.x__pixels__mutmut_61": _NO_A_BAND,
+    "codec.image.io.x__pixels__mutmut_62": _NO_A_BAND,
     "codec.image.io.x_open_image__mutmut_28": "Pillow raises DecompressionBombError only while MAX_IMAGE_PIXELS is "
                                               "set, and open_image unsets it (under a lock) while it opens",
     "codec.pipeline.ratecontrol.x__search__mutmut_117": _GRID,
