@@ -30,6 +30,9 @@ def user_errors(fn):
         except DCNError as exc:
             typer.echo(f"dcn: error: {_line(str(exc))}", err=True)
             raise typer.Exit(1)
+        except BrokenPipeError:  # a reader that stopped early (`dcn info x.dcn | head -2`): nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
+            raise typer.Exit(1)
         except OSError as exc:
             typer.echo(f"dcn: error: {_line(str(exc.filename or ''))}: {exc.strerror or exc}", err=True)
             raise typer.Exit(1)

@@ -1,4 +1,5 @@
 """The command-line tools: behaviour and error handling, as a user sees them."""
+import os
 import subprocess
 from pathlib import Path
 import sys
@@ -215,6 +216,19 @@ def test_info_and_models_import_no_torch(sample_png, tmp_path):
     r = subprocess.run([sys.executable, "-c", script, str(dcn)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@1" in r.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_error_message(sample_png, tmp_path):
+    """`dcn info x.dcn | head -2`: the pipe closes before everything is written; that is the
+    reader's choice, not a fault: no message, no traceback (exit status 1, as Python's)."""
+    dcn = tmp_path / "s.dcn"
+    assert run_cli("dcn", "encode", sample_png, dcn).returncode == 0
+    read, write = os.pipe()
+    os.close(read)
+    r = subprocess.run([str(Path(sys.executable).parent / "dcn"), "info", str(dcn)], stdout=write,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write)
+    assert r.returncode == 1 and r.stderr == ""
 
 
 def test_stdin_and_stdout_with_dash(sample_png, tmp_path):
