@@ -74,13 +74,14 @@ class ContextNet:
         if len(self.ctx) != 1 or self.ctx[0].stride != 1 or self.ctx[0].transposed:
             raise ValueError("the context network is one stride-1 convolution")
         w, k = self.ctx[0].weight, self.ctx[0].weight.shape[-1] // 2
+        self._reach = k  # elements: how far a tap reaches, the padding of the anchors' grids
         self._taps = [phase_taps(k, pr, pc) for pr, pc in OTHERS]
         self._weights = [torch.cat([w[:, :, 2 * a + ANCHORS[n][0] - pr + k, 2 * b + ANCHORS[n][1] - pc + k]
                                     for n, a, b in taps], 1) for taps, (pr, pc) in zip(self._taps, OTHERS)]
 
     def _context(self, q: torch.Tensor) -> torch.Tensor:
         """(M, H, W) clamped symbols -> the context convolution at the others, (M, H/2 * W/2 * 2)."""
-        k = self.ctx[0].weight.shape[-1] // 2
+        k = self._reach
         h, w = q.shape[1] // 2, q.shape[2] // 2
         grids = [torch.nn.functional.pad(q[:, qr::2, qc::2], (k, k, k, k)) for qr, qc in ANCHORS]
         out = []

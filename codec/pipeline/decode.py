@@ -84,7 +84,7 @@ def synthesize(latents: Latents, dec: Decoder, quality: float, width: int, heigh
             return to_pixels(synthesis(compact(block_latent)))
 
         if device.type == "cpu" and width * height <= SMALL_IMAGE:
-            x = y_hat.contiguous(memory_format=torch.channels_last)
+            x = y_hat  # each block is made compact and channels-last on its own
             for i, stage in enumerate(stages(synthesis)):
                 x = blockwise(lambda b: stage(compact(b)), x, max(1, block // 16) << i, STAGE_MARGIN, Fraction(2))
             x = to_pixels(x)
