@@ -215,7 +215,7 @@ def test_info_and_models_import_no_torch(sample_png, tmp_path):
               "print('torch' in sys.modules)\n")
     r = subprocess.run([sys.executable, "-c", script, str(dcn)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@1" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@2" in r.stdout
 
 
 def test_a_reader_that_stops_early_gets_no_error_message(sample_png, tmp_path):
