@@ -72,8 +72,8 @@ def dcn_peer(model: str) -> Peer:
 def get(name: str) -> Peer:
     if name.startswith("dcn="):
         return dcn_peer(name[4:])
-    if is_dcn(name) and not name.startswith("dcn="):  # the default model's whole range (12 levels for the
-        p = PEERS[name]                                # checkerboard models, 8 before)
+    if is_dcn(name):  # the default model's whole range (12 levels for the checkerboard models, 8 before)
+        p = PEERS[name]
         return Peer(name, p.description, _dcn_settings(None), p.encode, p.available)
     return PEERS[name]
 
