@@ -189,3 +189,28 @@ def test_warm_start_begins_where_the_source_model_is(image_dir, tmp_path):
     run(config(image_dir, tmp_path / "ctx", 2, model=wide, init_from=str(tmp_path / "src" / "last.safetensors")),
         progress=False)
     assert (tmp_path / "ctx" / "last.safetensors").exists()
+
+
+def test_warm_start_carries_adam_state_of_the_weights_it_copies(image_dir, tmp_path):
+    """A fresh Adam would move every copied weight by about lr at once; the source's moments
+    go with the weights copied unchanged, new parts (and gains over a new level table) start fresh."""
+    from codec.train.checkpoint import warm_start
+    from codec.train.loop import param_groups
+    run(config(image_dir, tmp_path / "src", 3), progress=False)
+    src = load_file(str(tmp_path / "src" / "last.safetensors"))
+    names = [n for n, _ in HyperpriorModel(TINY).named_parameters()]
+    for cfg_, gains_carried in ((ModelConfig(8, 12, context="checkerboard"), True),
+                                (ModelConfig(8, 12, context="checkerboard", lambdas=(0.001, 0.01)), False)):
+        model = HyperpriorModel(cfg_)
+        opt = torch.optim.Adam(param_groups(model, config(image_dir, tmp_path, 1)), lr=1e-4)
+        fresh = warm_start(model, tmp_path / "src" / "last.safetensors", opt)
+        for name, p in model.named_parameters():
+            carried = p in opt.state
+            assert carried == (name not in fresh and (gains_carried or "gain" not in name)), name
+            if carried:
+                i = names.index(name)
+                assert torch.equal(opt.state[p]["exp_avg_sq"], src[f"opt.{i}.exp_avg_sq"]), name
+                assert int(opt.state[p]["step"]) == 3
+        opt.zero_grad()
+        sum(p.sum() for p in model.parameters()).backward()
+        opt.step()  # the carried state is usable as it is

@@ -57,8 +57,10 @@ def load_checkpoint(path: Path, model, opt, ema=None) -> tuple[int, float, float
     return int(meta["step"]), float(meta.get("cpu_seconds", "0")), float(meta.get("wall_seconds", "0"))
 
 
-def warm_start(model: HyperpriorModel, checkpoint: Path) -> list[str]:
-    """Start from another run's weights where the parts match (same name and shape).
+def warm_start(model: HyperpriorModel, checkpoint: Path, opt=None) -> list[str]:
+    """Start from another run's weights where the parts match (same name and shape), and
+    with opt, from its Adam state for the weights copied as they are (a fresh Adam moves
+    every weight by about lr at first: a jolt to a trained model).
 
     The per-level gain vectors are carried over even where the level tables differ: each
     channel's log-gain is interpolated piecewise-linearly in log(lambda) between the source
@@ -81,7 +83,27 @@ def warm_start(model: HyperpriorModel, checkpoint: Path) -> list[str]:
                 value.copy_(source[name])
             else:
                 fresh.append(name)
+    if opt is not None:
+        _carry_adam_state(model, tensors, read_config(checkpoint)["model"], opt, fresh)
     return fresh
+
+
+def _carry_adam_state(model: HyperpriorModel, tensors: dict, source_config: dict, opt, fresh: list[str]) -> None:
+    """The source run's Adam state of every weight copied unchanged (the checkpoint keys it
+    by position in the source model's parameters)."""
+    from .config import ModelConfig
+    source_index = {name: i for i, (name, _) in enumerate(HyperpriorModel(ModelConfig(**source_config))
+                                                           .named_parameters())}
+    for name, p in model.named_parameters():
+        i = source_index.get(name)
+        if i is None or name in fresh or name in ("log_gain", "log_inv_gain") and \
+                list(source_config.get("lambdas", LAMBDAS)) != list(model.config.lambdas):
+            continue
+        state = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"opt.{i}.")}
+        if state and all(v.shape == p.shape for k, v in state.items() if k != "step"):
+            state["step"] = state["step"].reshape(())
+            opt.state[p] = {k: v.to(memory_format=torch.channels_last) if v.dim() == 4 else v
+                            for k, v in state.items()}
 
 
 def _interp_extrap(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ def train_command(
                                             "straight-through gradient) or noise (additive uniform noise)."),
     init_gain: float = typer.Option(D.init_gain, help="Initial scale of the latent (x gain of every level; 1: "
                                                       "the plain initialisation, whose latent rounds to 0 at first)."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint's weights where the parts "
+    init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint's weights (and Adam state) where the parts "
                                                         "match (gains extended to the level table); new parts "
                                                         "keep their initialisation."),
     gain_lr: float = typer.Option(D.gain_lr, help="Learning-rate multiplier of the per-level gain vectors."),

@@ -104,7 +104,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     model = HyperpriorModel(cfg.model).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     if cfg.init_from and not (resume and ckpt.exists()):
-        fresh = warm_start(model, Path(cfg.init_from))
+        fresh = warm_start(model, Path(cfg.init_from), opt)
         if rank == 0 and progress:
             print(f"warm start from {cfg.init_from}; new: {', '.join(sorted({k.split('.')[0] for k in fresh})) or '-'}")
     elif cfg.init_gain != 1.0:
