@@ -193,8 +193,9 @@ def test_warm_start_begins_where_the_source_model_is(image_dir, tmp_path):
 
 def test_warm_start_carries_adam_state_of_the_weights_it_copies(image_dir, tmp_path):
     """A fresh Adam would move every copied weight by about lr at once; the source's moments
-    go with the weights copied unchanged, new parts (and gains over a new level table) start fresh."""
-    from codec.train.checkpoint import warm_start
+    go with the weights copied unchanged, new parts (and gains over a new level table) start
+    fresh, in a parameter group of their own (--new-lr)."""
+    from codec.train.checkpoint import carry_adam_state, warm_start
     from codec.train.loop import param_groups
     run(config(image_dir, tmp_path / "src", 3), progress=False)
     src = load_file(str(tmp_path / "src" / "last.safetensors"))
@@ -202,8 +203,12 @@ def test_warm_start_carries_adam_state_of_the_weights_it_copies(image_dir, tmp_p
     for cfg_, gains_carried in ((ModelConfig(8, 12, context="checkerboard"), True),
                                 (ModelConfig(8, 12, context="checkerboard", lambdas=(0.001, 0.01)), False)):
         model = HyperpriorModel(cfg_)
-        opt = torch.optim.Adam(param_groups(model, config(image_dir, tmp_path, 1)), lr=1e-4)
-        fresh = warm_start(model, tmp_path / "src" / "last.safetensors", opt)
+        fresh = warm_start(model, tmp_path / "src" / "last.safetensors")
+        cfg = config(image_dir, tmp_path, 1, fresh=tuple(fresh), new_lr=10.0)
+        opt = torch.optim.Adam(param_groups(model, cfg), lr=1e-4)
+        carry_adam_state(model, tmp_path / "src" / "last.safetensors", opt, fresh)
+        new = [p for name, p in model.named_parameters() if name in fresh]
+        assert new and opt.param_groups[-1]["scale"] == 10.0 and opt.param_groups[-1]["params"] == new
         for name, p in model.named_parameters():
             carried = p in opt.state
             assert carried == (name not in fresh and (gains_carried or "gain" not in name)), name
@@ -214,3 +219,59 @@ def test_warm_start_carries_adam_state_of_the_weights_it_copies(image_dir, tmp_p
         opt.zero_grad()
         sum(p.sum() for p in model.parameters()).backward()
         opt.step()  # the carried state is usable as it is
+    # a warm-started run keeps its new parts' group across a resume, exactly
+    from codec.train.checkpoint import read_config
+    ctx = ModelConfig(8, 12, context="checkerboard")
+    kw = dict(model=ctx, init_from=str(tmp_path / "src" / "last.safetensors"), new_lr=10.0)
+    run(config(image_dir, tmp_path / "straight", 4, **kw), progress=False)
+    run(config(image_dir, tmp_path / "split", 2, **kw), progress=False)
+    run(config(image_dir, tmp_path / "split", 4, **kw), resume=True, progress=False)
+    assert read_config(tmp_path / "split" / "last.safetensors")["fresh"] == fresh
+    a, b = weights(tmp_path / "straight" / "last.safetensors"), weights(tmp_path / "split" / "last.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_channel_groups_start_as_the_checkerboard_and_learn(image_dir, tmp_path):
+    """The channel-group context (training only, an experiment) warm-started from a
+    checkerboard run computes exactly what that run does (its group networks start as
+    no-ops), each group's symbols reach the groups after it once trained, and export
+    refuses it in one line (no latent codec yet)."""
+    from codec.train.checkpoint import warm_start
+    from codec.train.export import load_model
+    cb, groups = ModelConfig(8, 16, context="checkerboard"), ModelConfig(8, 16, context="checkerboard-groups")
+    run(config(image_dir, tmp_path / "cb", 2, model=cb), progress=False)
+    source = load_model(tmp_path / "cb" / "last.safetensors")[0]
+    model = HyperpriorModel(groups)
+    fresh = warm_start(model, tmp_path / "cb" / "last.safetensors")
+    assert fresh and all(k.startswith("groups.") for k in fresh)
+    model.eval()
+    x = torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        a, b = source(x, torch.tensor([3])), model(x, torch.tensor([3]))
+    assert all(torch.equal(a[k], b[k]) for k in ("x_hat", "y_lik", "z_lik"))
+    run(config(image_dir, tmp_path / "g", 3, model=groups, init_from=str(tmp_path / "cb" / "last.safetensors"),
+               new_lr=10.0), progress=False)
+    trained = load_model(tmp_path / "g" / "last.safetensors")[0]
+    assert trained.groups.other_nets[-1].params[-1].weight.abs().sum() > 0
+    # the decoding order: a later group's means follow an earlier group's symbols; an
+    # other element (row + col odd) of the last group feeds nothing; nor does any other
+    # element feed an anchor
+    y = torch.randn(1, 16, 4, 4) * 3
+    anchors = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 == 0
+
+    def means_with(channel, row, col):
+        y2 = y.clone()
+        y2[0, channel, row, col] += 5
+        with torch.no_grad():
+            return trained._grouped(y2, torch.zeros_like(y), torch.ones_like(y))[0][0]
+
+    m0 = means_with(0, 0, 0)
+    base = trained._grouped(y, torch.zeros_like(y), torch.ones_like(y))[0][0].detach()
+    assert not torch.equal(base[8:], m0[8:])  # group 0's anchor symbol reaches the last group
+    assert torch.equal(base[:8], means_with(15, 0, 1)[:8])
+    assert torch.equal(base[:, anchors], means_with(0, 0, 1)[:, anchors])
+    r = subprocess.run([sys.executable, "-m", "codec", "export", str(tmp_path / "g" / "last.safetensors"),
+                        "--out", str(tmp_path / "w"), "--calibration", str(image_dir)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "does not export" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "w").exists()

@@ -57,10 +57,8 @@ def load_checkpoint(path: Path, model, opt, ema=None) -> tuple[int, float, float
     return int(meta["step"]), float(meta.get("cpu_seconds", "0")), float(meta.get("wall_seconds", "0"))
 
 
-def warm_start(model: HyperpriorModel, checkpoint: Path, opt=None) -> list[str]:
-    """Start from another run's weights where the parts match (same name and shape), and
-    with opt, from its Adam state for the weights copied as they are (a fresh Adam moves
-    every weight by about lr at first: a jolt to a trained model).
+def warm_start(model: HyperpriorModel, checkpoint: Path) -> list[str]:
+    """Start from another run's weights where the parts match (same name and shape).
 
     The per-level gain vectors are carried over even where the level tables differ: each
     channel's log-gain is interpolated piecewise-linearly in log(lambda) between the source
@@ -83,15 +81,16 @@ def warm_start(model: HyperpriorModel, checkpoint: Path, opt=None) -> list[str]:
                 value.copy_(source[name])
             else:
                 fresh.append(name)
-    if opt is not None:
-        _carry_adam_state(model, tensors, read_config(checkpoint)["model"], opt, fresh)
     return fresh
 
 
-def _carry_adam_state(model: HyperpriorModel, tensors: dict, source_config: dict, opt, fresh: list[str]) -> None:
-    """The source run's Adam state of every weight copied unchanged (the checkpoint keys it
-    by position in the source model's parameters)."""
+def carry_adam_state(model: HyperpriorModel, checkpoint: Path, opt, fresh) -> None:
+    """After warm_start: the source run's Adam state of every weight it copied unchanged
+    (a fresh Adam moves every weight by about lr at first: a jolt to a trained model). The
+    checkpoint keys the state by position in the source model's parameters."""
     from .config import ModelConfig
+    tensors = load_file(str(checkpoint))
+    source_config = read_config(checkpoint)["model"]
     source_index = {name: i for i, (name, _) in enumerate(HyperpriorModel(ModelConfig(**source_config))
                                                            .named_parameters())}
     for name, p in model.named_parameters():

@@ -52,6 +52,8 @@ def train_command(
                                                         "match (gains extended to the level table); new parts "
                                                         "keep their initialisation."),
     gain_lr: float = typer.Option(D.gain_lr, help="Learning-rate multiplier of the per-level gain vectors."),
+    new_lr: float = typer.Option(D.new_lr, help="Learning-rate multiplier of the parts that --init-from leaves "
+                                                "new (kept by the run: give it again on --resume)."),
     bf16: Optional[bool] = typer.Option(D.bf16, help="Run the analysis and synthesis transforms in bfloat16 "
                                                      "autocast (1.6x the steps per CPU second here). Default: on "
                                                      "where the CPU (AVX512-BF16) or GPU supports it."),
@@ -65,7 +67,7 @@ def train_command(
         cfg = TrainConfig(data=str(data), out=str(out), steps=steps, batch=batch, crop=crop, lr=lr,
                           decay_from=decay_from, seed=seed, workers=workers, threads=threads,
                           eval_every=eval_every, ckpt_every=ckpt_every, minutes=minutes, ema=ema,
-                          snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain, gain_lr=gain_lr,
+                          snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain, gain_lr=gain_lr, new_lr=new_lr,
                           bf16=bf16, init_from=str(init_from or ""),
                           model=ModelConfig(n, m, act, context, levels)).validate()
     except ValueError as exc:

@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..models.quality import LAMBDAS
 
-CONTEXTS = ("none", "checkerboard")
+CONTEXTS = ("none", "checkerboard", "checkerboard-groups")  # the last: training only (an experiment)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class TrainConfig:
     gain_lr: float = 1.0  # learning-rate multiplier of the per-level gain vectors
     bf16: bool | None = None  # analysis and synthesis in bfloat16 autocast; None: where the hardware has it
     init_from: str = ""  # a checkpoint whose matching weights start a new run (see warm_start)
+    new_lr: float = 1.0  # learning-rate multiplier of the parts that warm start left new
+    fresh: tuple = ()  # their names (set by the warm start, kept by the checkpoint)
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def validate(self) -> "TrainConfig":
@@ -69,6 +71,8 @@ class TrainConfig:
         for name in ("steps", "batch", "warmup", "eval_every", "ckpt_every"):
             if getattr(self, name) < (0 if name == "warmup" else 1):
                 raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        if self.new_lr <= 0 or self.gain_lr <= 0:
+            raise ValueError("--gain-lr and --new-lr must be positive")
         if self.lr <= 0 or self.minutes < 0 or self.snapshot_minutes < 0 or not 0 <= self.ema < 1:
             raise ValueError("--lr must be positive, --minutes and --snapshot-minutes not negative, --ema in [0, 1)")
         return self

@@ -84,6 +84,8 @@ def activation_maxima(convs, zs) -> list[float]:
 
 def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_images: int = 12) -> dict:
     model, cfg, step = load_model(checkpoint)
+    if model.config.context not in ("none", "checkerboard"):
+        raise ValueError(f"context {model.config.context!r} has no latent codec yet: it trains, but does not export")
     spec = ScaleSpec()
     paths = list_images(Path(calibration_dir or cfg["data"]))
     paths = paths[:: max(1, len(paths) // max_images)][:max_images]

@@ -12,7 +12,7 @@ import torch
 from ..format.constants import STRIDE
 from ..image.metrics import psnr_rgb
 from ..nets.layers import pad_to_stride
-from .checkpoint import load_checkpoint, read_config, save_checkpoint, warm_start
+from .checkpoint import carry_adam_state, load_checkpoint, read_config, save_checkpoint, warm_start
 from .config import TrainConfig
 from .data import CropDataset, list_images, load_rgb, split_holdout
 from .distributed import all_reduce_sum, finish, start
@@ -28,10 +28,14 @@ def progress(cfg: TrainConfig, step: int, cpu_seconds: float) -> float:
 
 def param_groups(model: HyperpriorModel, cfg: TrainConfig) -> list[dict]:
     """The gain vectors in a group of their own: Adam moves a parameter by about lr per step,
-    so at lr 1e-3 a log-gain needs thousands of steps to travel the factor of the init gain."""
+    so at lr 1e-3 a log-gain needs thousands of steps to travel the factor of the init gain.
+    So are the parts a warm start left new (cfg.fresh), which start from nothing beside
+    trained ones."""
     gains = [model.log_gain, model.log_inv_gain]
-    rest = [p for p in model.parameters() if all(p is not g for g in gains)]
-    return [{"params": rest, "scale": 1.0}, {"params": gains, "scale": cfg.gain_lr}]
+    new = [p for name, p in model.named_parameters() if name in cfg.fresh]
+    rest = [p for p in model.parameters() if all(p is not g for g in gains + new)]
+    return [{"params": rest, "scale": 1.0}, {"params": gains, "scale": cfg.gain_lr}] + \
+        ([{"params": new, "scale": cfg.new_lr}] if new else [])
 
 
 def learning_rate(cfg: TrainConfig, step: int, cpu_seconds: float = 0.0) -> float:
@@ -88,7 +92,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     ckpt = out / CHECKPOINT
     if resume and ckpt.exists():  # the architecture and data stream are the run's, not the caller's
         saved = read_config(ckpt)
-        cfg.model, cfg.seed = ModelConfig(**saved["model"]), saved["seed"]
+        cfg.model, cfg.seed, cfg.fresh = ModelConfig(**saved["model"]), saved["seed"], tuple(saved.get("fresh", ()))
     torch.manual_seed(cfg.seed)
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
 
@@ -102,13 +106,16 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     if cfg.bf16 is None:
         cfg.bf16 = bf16_supported(device)
     model = HyperpriorModel(cfg.model).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
-    if cfg.init_from and not (resume and ckpt.exists()):
-        fresh = warm_start(model, Path(cfg.init_from), opt)
+    warm = cfg.init_from and not (resume and ckpt.exists())
+    if warm:
+        cfg.fresh = tuple(warm_start(model, Path(cfg.init_from)))
         if rank == 0 and progress:
-            print(f"warm start from {cfg.init_from}; new: {', '.join(sorted({k.split('.')[0] for k in fresh})) or '-'}")
+            print(f"warm start from {cfg.init_from}; new: {', '.join(sorted({k.split('.')[0] for k in cfg.fresh})) or '-'}")
     elif cfg.init_gain != 1.0:
         model.scale_latent_init(cfg.init_gain)
+    opt = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
+    if warm:
+        carry_adam_state(model, Path(cfg.init_from), opt, cfg.fresh)
     ema = copy.deepcopy(model) if cfg.ema else None
     step, cpu_seconds, wall_seconds = 0, 0.0, 0.0
     if resume and ckpt.exists():

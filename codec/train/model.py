@@ -9,7 +9,7 @@ from torch import nn
 from ..models.quality import LAMBDAS
 from .config import CONTEXTS, ModelConfig  # noqa: F401  (re-exported: the model is built from it)
 from ..nets.analysis import Analysis, HyperAnalysis
-from ..nets.context import CheckerboardContext, anchor_mask
+from ..nets.context import ChannelGroups, CheckerboardContext, anchor_mask
 from ..nets.density import FactorizedDensity, gaussian_likelihood
 from ..nets.synthesis import HyperSynthesis, Synthesis
 
@@ -30,8 +30,10 @@ class HyperpriorModel(nn.Module):
         self.h_s_mean = HyperSynthesis(n, m)
         self.h_s_scale = HyperSynthesis(n, m)
         self.z_density = FactorizedDensity(n)
-        if config.context == "checkerboard":
+        if config.context in ("checkerboard", "checkerboard-groups"):
             self.context = CheckerboardContext(m)
+        if config.context == "checkerboard-groups":
+            self.groups = ChannelGroups(m)
         # Gains grow like sqrt(lambda): the quantization step of y shrinks as quality rises.
         lambdas = config.lambdas
         log_gain = 0.5 * torch.log(torch.tensor(lambdas) / lambdas[len(lambdas) // 2])
@@ -76,10 +78,39 @@ class HyperpriorModel(nn.Module):
             ctx_means, ctx_scales = self.context(ste_round(y - means) * anchors, means, scales)
             means = torch.lerp(ctx_means, means, anchors)
             scales = torch.lerp(ctx_scales, scales, anchors)
+        elif self.config.context == "checkerboard-groups":
+            means, scales = self._grouped(y, means, scales)
         y_hat = ste_round(y - means) + means
         y_lik = gaussian_likelihood(_noisy(y) if self.training else y_hat, means, scales)
         x_hat = _transform(self.g_s, y_hat * inv_gain, bf16)
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
+
+
+    def _grouped(self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor):
+        """Means and scales of y under the checkerboard with channel groups (nets/context.py):
+        the anchors group by group, then the others group by group."""
+        anchors = anchor_mask(*y.shape[-2:], device=y.device)
+        groups = self.groups
+        a_means, a_scales, a_symbols = [], [], []  # per group
+        for g, sl in enumerate(groups.slices):
+            mean, scale = means[:, sl], scales[:, sl]
+            if g:
+                d_mean, d_scale = groups.anchor_nets[g - 1](torch.cat(a_symbols, 1), scale)
+                mean, scale = mean + d_mean, scale + d_scale
+            a_means.append(mean)
+            a_scales.append(scale)
+            a_symbols.append(ste_round(y[:, sl] - mean) * anchors)
+        c_means, c_scales = self.context(torch.cat(a_symbols, 1), means, scales)
+        out_means, out_scales, symbols = [], [], []
+        for g, sl in enumerate(groups.slices):
+            mean, scale = c_means[:, sl], c_scales[:, sl]
+            if g:
+                d_mean, d_scale = groups.other_nets[g - 1](torch.cat(symbols, 1), scales[:, sl])
+                mean, scale = mean + d_mean, scale + d_scale
+            symbols.append(torch.lerp(ste_round(y[:, sl] - mean), a_symbols[g], anchors))
+            out_means.append(torch.lerp(mean, a_means[g], anchors))
+            out_scales.append(torch.lerp(scale, a_scales[g], anchors))
+        return torch.cat(out_means, 1), torch.cat(out_scales, 1)
 
 
 def _transform(net: nn.Module, x: torch.Tensor, bf16: bool) -> torch.Tensor:
