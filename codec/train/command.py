@@ -9,7 +9,7 @@ from ..console import user_errors
 from ..errors import DCNError
 from ..models.quality import LAMBDAS
 from .config import TrainConfig
-from .config import CONTEXTS, ModelConfig
+from .config import ModelConfig
 
 D = TrainConfig(data="", out="")  # the defaults
 M = ModelConfig  # its defaults, as class attributes: showing --help builds no model (and imports no torch)
@@ -41,7 +41,8 @@ def train_command(
     m: int = typer.Option(M.m, "--m", "--latent-channels", help="Channels of the latent (M); "
                                                                 "--latent-channels under torchrun."),
     act: str = typer.Option(M.act, help="Nonlinearity of the transforms: gdn or relu."),
-    context: str = typer.Option(M.context, help=f"Latent context model: {' or '.join(CONTEXTS)} (two passes)."),
+    context: str = typer.Option(M.context, help="Latent context model: none, checkerboard (two passes), or "
+                                                "checkerboard-groups (eight; training only, an experiment)."),
     lambdas: str = typer.Option("", help="Comma-separated lambda of each rate level, ascending (default: the "
                                          "8 levels of model 1, 0.0018 ... 0.18)."),
     proxy: str = typer.Option(D.proxy, help="Quantization proxy for the synthesis: mixed (rounding with "
