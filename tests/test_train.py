@@ -162,21 +162,26 @@ def test_bf16_runs_the_transforms_in_bfloat16_and_rates_in_float32():
     assert not torch.equal(half["x_hat"], full["x_hat"])
 
 
+def warm_started(image_dir, out: Path, steps: int, source_config: ModelConfig, target_config: ModelConfig):
+    """A source run of `steps`, its model, and a target model warm-started from it (eval
+    mode), with the names the warm start left new."""
+    from codec.train.checkpoint import warm_start
+    from codec.train.export import load_model
+    run(config(image_dir, out, steps, model=source_config), progress=False)
+    model = HyperpriorModel(target_config)
+    fresh = warm_start(model, out / "last.safetensors")
+    return load_model(out / "last.safetensors")[0], model.eval(), fresh
+
+
 def test_warm_start_begins_where_the_source_model_is(image_dir, tmp_path):
     """A context model with a wider level table, started from a plain hyperprior run: the
     shared parts are copied, each level's gains sit on the source's log-gain curve, and
     the context network starts as a no-op, so at a level the source had the new model
     computes exactly what the source did; training from there runs."""
     from codec.models.quality import LAMBDAS
-    from codec.train.checkpoint import warm_start
-    from codec.train.export import load_model
-    run(config(image_dir, tmp_path / "src", 3), progress=False)
-    source = load_model(tmp_path / "src" / "last.safetensors")[0]
     wide = ModelConfig(8, 12, context="checkerboard", lambdas=(LAMBDAS[0] / 2,) + LAMBDAS + (LAMBDAS[-1] * 2,))
-    model = HyperpriorModel(wide)
-    fresh = warm_start(model, tmp_path / "src" / "last.safetensors")
+    source, model, fresh = warm_started(image_dir, tmp_path / "src", 3, TINY, wide)
     assert fresh and all(k.startswith("context.") for k in fresh)
-    model.eval()
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         for level in (0, 4, 7):
@@ -236,15 +241,10 @@ def test_channel_groups_start_as_the_checkerboard_and_learn(image_dir, tmp_path)
     checkerboard run computes exactly what that run does (its group networks start as
     no-ops), each group's symbols reach the groups after it once trained, and export
     refuses it in one line (no latent codec yet)."""
-    from codec.train.checkpoint import warm_start
     from codec.train.export import load_model
     cb, groups = ModelConfig(8, 16, context="checkerboard"), ModelConfig(8, 16, context="checkerboard-groups")
-    run(config(image_dir, tmp_path / "cb", 2, model=cb), progress=False)
-    source = load_model(tmp_path / "cb" / "last.safetensors")[0]
-    model = HyperpriorModel(groups)
-    fresh = warm_start(model, tmp_path / "cb" / "last.safetensors")
+    source, model, fresh = warm_started(image_dir, tmp_path / "cb", 2, cb, groups)
     assert fresh and all(k.startswith("groups.") for k in fresh)
-    model.eval()
     x = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         a, b = source(x, torch.tensor([3])), model(x, torch.tensor([3]))
