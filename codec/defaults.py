@@ -4,7 +4,7 @@ no imports, so that `dcn --help` and `dcn info` load neither torch nor Pillow.
 The sizes are measured: bench/results/tiling-rate-2026-12-02.md (coding tiles) and
 bench/results/speed-2026-12-02.md (blocks: time on Kodak, peak RSS at 24 MP).
 """
-CODING_TILE = 256  # pixels: on Kodak 0.5 % smaller files than 128-px tiles, entropy coding 2x faster
+CODING_TILE = 256  # pixels, unless a latent codec sets its own (latent/base.py): on Kodak 0.5 % smaller files than 128-px tiles, entropy coding 2x faster
 ENCODE_BLOCK = 512  # pixels, of the analysis: 24 MP peaks at 0.72 GB; on Kodak 1.1x faster than 256
 DECODE_BLOCK = 512  # pixels, of the synthesis: 24 MP peaks at 1.0 GB; on Kodak 1.1x faster than 256
 SMALL_IMAGE = 1 << 20  # pixels: up to this size the analysis runs whole (all threads) and the synthesis stage

@@ -1,5 +1,6 @@
-"""The checkerboard context model's latent codec: two passes, exact integer context,
-files of format version 3 that decode to the encoder's symbols on any thread count."""
+"""The checkerboard context models' latent codecs (two passes; eight with channel groups):
+exact integer context, files of format version 3 that decode to the encoder's symbols on
+any thread count."""
 import json
 import subprocess
 import sys
@@ -22,25 +23,26 @@ from codec.train.loop import run
 from codec.train.model import ModelConfig
 from conftest import make_image, run_cli
 
-CTX = ModelConfig(8, 12, context="checkerboard", lambdas=(0.001, 0.01, 0.1))
+CONTEXTS = {"checkerboard": ModelConfig(8, 12, context="checkerboard", lambdas=(0.001, 0.01, 0.1)),
+            "checkerboard-groups": ModelConfig(8, 16, context="checkerboard-groups", lambdas=(0.001, 0.01, 0.1))}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A tiny context model, trained a few steps, its context network's output layer set
-    away from its zero start (so that the second pass really depends on the first), exported."""
+@pytest.fixture(scope="module", params=list(CONTEXTS))
+def model_dir(request, tmp_path_factory):
+    """A tiny context model, trained a few steps, its context networks' output layers set
+    away from their zero start (so that the later passes really depend on the earlier), exported."""
     root = tmp_path_factory.mktemp("ctx")
     (root / "img").mkdir()
     for i in range(4):
         make_image(96 + 16 * i, 80, seed=i).save(root / "img" / f"{i}.png")
     run(TrainConfig(data=str(root / "img"), out=str(root / "run"), steps=4, batch=2, crop=64, workers=0, holdout=1,
-                    eval_every=100, ckpt_every=100, warmup=2, model=CTX), progress=False)
+                    eval_every=100, ckpt_every=100, warmup=2, model=CONTEXTS[request.param]), progress=False)
     ckpt = root / "run" / "last.safetensors"
     with safe_open(str(ckpt), "pt") as f:
         meta = f.metadata()
     tensors = load_file(str(ckpt))
     g = torch.Generator().manual_seed(0)
-    for name in ("model.context.params.4.weight", "model.context.params.4.bias"):
+    for name in [k for k in tensors if k.startswith("model.") and ".params.4." in k]:
         tensors[name] = torch.randn(tensors[name].shape, generator=g) * 0.3
     save_file(tensors, str(ckpt), metadata=meta)
     r = subprocess.run([sys.executable, "-m", "codec", "export", str(ckpt), "--out", str(root / "w"),
@@ -79,20 +81,38 @@ def test_decoder_reads_the_encoders_symbols(files, model_dir):
             assert np.array_equal(sent[name], got[name]), name
 
 
-def test_second_pass_depends_on_the_first(model_dir):
-    """Another anchor symbol changes the non-anchors' tables or means (the context is live),
-    and never the anchors' own."""
+def test_each_pass_depends_on_the_passes_before_it_only(model_dir):
+    """Another symbol in one pass changes the tables or means of a later pass (the context
+    is live), and never those of its own pass or an earlier one; the first pass (the
+    hyperprior's) has no mean correction."""
     codec_ = load_decoder(local_model(model_dir)).latent
+    m = codec_.hyper.m
     z = np.random.default_rng(0).integers(-3, 4, (8, 2, 2))
     scales = codec_.hyper.scale_net.fixed_point_scales(z)
-    mask = anchors(12, 8, 8)
-    first = np.where(mask, np.random.default_rng(1).integers(-4, 5, mask.shape), 0)
-    idx, mean = codec_._second_pass(scales, first)
-    first[0, 2, 2] += 9
-    idx2, mean2 = codec_._second_pass(scales, first)
-    assert np.array_equal(idx[mask], idx2[mask])
-    assert not (np.array_equal(idx, idx2) and torch.equal(mean, mean2))
-    assert torch.all(mean[torch.from_numpy(mask.copy())] == 0)
+    passes = codec_._pass_masks(8, 8)
+    assert len(passes) == (8 if codec_.kind == "checkerboard-groups" else 2)
+    masks = []
+    for sl, where in passes:
+        mask = np.zeros((m, 8, 8), bool)
+        mask[sl] = where
+        masks.append(mask)
+    assert np.array_equal(sum(mk.astype(int) for mk in masks), np.ones((m, 8, 8), int))  # a partition of y
+    base = np.random.default_rng(1).integers(-4, 5, (m, 8, 8))
+
+    def run_passes(q):
+        return codec_._passes(scales, lambda sl, where, idx, mean: q[sl][:, where])
+
+    y, idx, mean = run_passes(base)
+    assert np.array_equal(y, base)
+    assert torch.all(mean[torch.from_numpy(masks[0])] == 0)
+    for p in range(len(passes) - 1):
+        q = base.copy()
+        c, i, j = np.argwhere(masks[p])[len(np.argwhere(masks[p])) // 2]
+        q[c, i, j] += 9
+        _, idx2, mean2 = run_passes(q)
+        done = np.any(masks[:p + 1], axis=0)
+        assert np.array_equal(idx[done], idx2[done]) and torch.equal(mean[done], mean2[done]), p
+        assert not (np.array_equal(idx, idx2) and torch.equal(mean, mean2)), p
 
 
 def reference(layers, a: np.ndarray) -> np.ndarray:
@@ -112,28 +132,58 @@ def reference(layers, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def test_integer_context_network_is_exact(model_dir):
-    """The phase-split evaluation (anchors in, the others out) equals the dense 5x5 network
-    in int64 at every other element, and is zero on the anchors whatever they hold."""
-    net = load_decoder(local_model(model_dir)).latent.context
-    rng = np.random.default_rng(3)
-    mask = anchors(12, 8, 10)
-    q = rng.integers(-300, 301, mask.shape)
-    scales = torch.from_numpy(rng.integers(0, 2 ** 20, mask.shape).astype(np.float64))
-    d_mean, d_scale = net(q, scales)
-    ctx = np.clip(reference(net.ctx, np.clip(np.where(mask, q, 0), -255, 255)), -2 ** 20, 2 ** 20)
+def reference_net(net, symbols: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """A context network densely in int64: its convolution over
+    the clamped symbols, both inputs brought to common fractional bits, the 1x1 chain."""
+    ctx = np.clip(reference(net.ctx, np.clip(symbols, -255, 255)), -2 ** 20, 2 ** 20)
     common = min(net.ctx_frac, net.scale_frac)
 
     def shift(a, bits):
         return (a + (1 << (bits - 1))) >> bits if bits > 0 else a
 
-    s = np.clip(shift(scales.numpy().astype(np.int64), net.scale_frac - common), -2 ** 20, 2 ** 20)
-    want = reference(net.params, np.concatenate([s, shift(ctx, net.ctx_frac - common)]))
+    s = np.clip(shift(scales, net.scale_frac - common), -2 ** 20, 2 ** 20)
+    return reference(net.params, np.concatenate([s, shift(ctx, net.ctx_frac - common)]))
+
+
+def test_integer_context_network_is_exact(model_dir):
+    """The phase-split evaluation (anchors in, the others out) equals the dense 5x5 network
+    in int64 at every other element, and is zero on the anchors whatever they hold."""
+    net = load_decoder(local_model(model_dir)).latent.context
+    rng = np.random.default_rng(3)
+    mask = anchors(net.params[-1].weight.shape[0] // 2, 8, 10)
+    q = rng.integers(-300, 301, mask.shape)
+    scales = torch.from_numpy(rng.integers(0, 2 ** 20, mask.shape).astype(np.float64))
+    d_mean, d_scale = net(q, scales, "others")
+    want = reference_net(net, np.where(mask, q, 0), scales.numpy().astype(np.int64))
     got = torch.cat([d_mean, d_scale]).numpy().astype(np.int64)
     others = np.concatenate([~mask, ~mask])
     assert np.array_equal(got[others], want[others])
     assert not got[~others].any()
-    assert np.array_equal(net(np.where(mask, q, 7), scales)[1], d_scale)  # the others' symbols are not read
+    assert np.array_equal(net(np.where(mask, q, 7), scales, "others")[1], d_scale)  # the others' symbols are not read
+
+
+def test_integer_group_networks_are_exact(model_dir):
+    """Each channel group's network equals its dense int64 evaluation where it is asked
+    for (the anchors, or the others) and is zero elsewhere."""
+    codec_ = load_decoder(local_model(model_dir)).latent
+    if codec_.kind == "checkerboard":  # one group of all channels: no group networks
+        assert codec_.groups == [slice(0, codec_.hyper.m)] and not codec_.anchor_nets and not codec_.other_nets
+        return
+    assert len(codec_.anchor_nets) == len(codec_.other_nets) == len(codec_.groups) - 1 == 3
+    rng = np.random.default_rng(4)
+    on_anchor = anchors(1, 8, 10)[0].copy()
+    for nets, at, where in ((codec_.anchor_nets, "anchors", on_anchor), (codec_.other_nets, "others", ~on_anchor)):
+        for net, sl in zip(nets, codec_.groups[1:]):
+            q = rng.integers(-300, 301, (sl.start, 8, 10))
+            scales = rng.integers(0, 2 ** 20, (sl.stop - sl.start, 8, 10))
+            d_mean, d_scale = net(q, torch.from_numpy(scales.astype(np.float64)), at)
+            got = torch.cat([d_mean, d_scale]).numpy().astype(np.int64)
+            want = reference_net(net, q if at == "others" else np.where(on_anchor, q, 0), scales)
+            assert np.array_equal(got[:, where], want[:, where])
+            assert not got[:, ~where].any()
+            if at == "anchors":  # before the others are decoded: it reads only anchors
+                assert torch.equal(net(np.where(on_anchor, q, 7), torch.from_numpy(scales.astype(np.float64)), at)[1],
+                                   d_scale)
 
 
 def test_same_symbols_and_pixels_with_any_thread_count(files, model_dir):
@@ -167,7 +217,7 @@ def test_damaged_stream_is_a_clean_error(files, model_dir, damage):
 def test_encoder_metadata_names_the_codec(model_dir):
     with safe_open(str(model_dir / "decoder.safetensors"), "pt") as f:
         meta = f.metadata()
-    assert meta["latent"] == "checkerboard" and json.loads(meta["lambdas"]) == list(CTX.lambdas)
+    assert meta["latent"] in CONTEXTS and json.loads(meta["lambdas"]) == list(CONTEXTS[meta["latent"]].lambdas)
     assert load_encoder(local_model(model_dir)).decoder.max_quality == 3.0
     with pytest.raises(codec.DCNError, match="quality must be between 1 and 3"):
         codec.encode(make_image(20, 20), quality=3.5, model=model_dir)
@@ -178,3 +228,11 @@ def test_default_quality_is_the_models_lambda_0013_level(model_dir, sample_png):
     default model's 12 levels (0.00045 ... 0.72), 2 for this model's (0.001, 0.01, 0.1)."""
     assert container.peek_header(codec.encode(sample_png, model=model_dir)).quality == 2.0
     assert container.peek_header(codec.encode(sample_png)).quality == 6.0
+
+
+def test_default_coding_tile_is_the_models(model_dir, sample_png):
+    """Without --tile the encoder uses the latent codec's own tile: 256 px for the
+    checkerboard, 512 for channel groups (their decode is that much faster per pixel)."""
+    want = {"checkerboard": 256, "checkerboard-groups": 512}[load_decoder(local_model(model_dir)).latent.kind]
+    assert container.peek_header(codec.encode(sample_png, model=model_dir)).tile == want
+    assert container.peek_header(codec.encode(sample_png, model=model_dir, tile=128)).tile == 128

@@ -5,9 +5,9 @@ weights name their kind (metadata "latent"), and the container, the tiling, the 
 and the CLI work with any of them.
 """
 from .base import LatentCodec, Latents, TileSymbols
-from .checkerboard import CheckerboardCodec
+from .checkerboard import ChannelGroupsCodec, CheckerboardCodec
 from .hyperprior import HyperpriorCodec
 
-KINDS: dict[str, type[LatentCodec]] = {c.kind: c for c in (HyperpriorCodec, CheckerboardCodec)}
+KINDS: dict[str, type[LatentCodec]] = {c.kind: c for c in (HyperpriorCodec, CheckerboardCodec, ChannelGroupsCodec)}
 
-__all__ = ["KINDS", "LatentCodec", "Latents", "TileSymbols", "HyperpriorCodec", "CheckerboardCodec"]
+__all__ = ["KINDS", "LatentCodec", "Latents", "TileSymbols", "HyperpriorCodec", "CheckerboardCodec", "ChannelGroupsCodec"]

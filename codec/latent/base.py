@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..defaults import CODING_TILE
+
 TileSymbols = dict  # name -> integer array (C, rows, cols) at that symbol's resolution
 
 
@@ -22,6 +24,7 @@ class LatentCodec(ABC):
     # (name, elements per element of z along each axis) of every symbol array, in hash order
     symbols: tuple[tuple[str, int], ...]
     max_tile: int = 0  # the largest coding tile in pixels its files may have (0: any)
+    coding_tile: int = CODING_TILE  # the encoder's default coding tile in pixels
 
     @abstractmethod
     def with_encoder(self, tensors: dict, meta: dict) -> "LatentCodec":

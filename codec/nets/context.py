@@ -63,7 +63,7 @@ class _GroupNet(nn.Module):
 
 
 class ChannelGroups(nn.Module):
-    """Channel groups on top of the checkerboard (training side; an experiment of issue #17):
+    """Channel groups on top of the checkerboard (He et al. 2022; training side):
     y's channels in four groups (group_sizes), coded in eight passes: the anchors group by
     group, each group's seeing the anchors of the groups before it, then the others group by
     group, each seeing the checkerboard context (all anchors) and every symbol of the

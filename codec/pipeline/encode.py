@@ -15,7 +15,7 @@ from ..latent import Latents
 from ..models.quality import check_quality, interpolate
 from ..models.registry import find
 from ..models.weights import Encoder, load_encoder
-from ..defaults import CODING_TILE, ENCODE_BLOCK, SMALL_IMAGE
+from ..defaults import ENCODE_BLOCK, SMALL_IMAGE
 from ..nets.blocks import blockwise, parallel_map
 from .device import resolve, within_memory
 from .effort import DEFAULT_EFFORT, check_effort
@@ -68,15 +68,17 @@ class Analysed:
         return self.enc.decoder
 
 
-def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=None, tile: int = CODING_TILE,
+def prepare(image, device: str = "auto", max_pixels: int = MAX_PIXELS, model=None, tile: int | None = None,
             progress: bool = False, strip_metadata: bool = False) -> Analysed:
     """Load and analyse an image once, for one or several qualities. model: a registered
     name ("hyperprior-64-128@3"), a folder of weights, or None for the default;
-    strip_metadata: leave the ICC profile and EXIF out of the file."""
+    strip_metadata: leave the ICC profile and EXIF out of the file; tile: the coding tile in
+    pixels (None: the model's own, its latent codec's coding_tile)."""
     dev = resolve(device)
+    enc = load_encoder(find(model))
+    tile = enc.latent.coding_tile if tile is None else tile
     if tile < TILE_UNIT or tile % TILE_UNIT or tile > TILE_UNIT * 0xFFFF:  # the header holds tile / 64 in 16 bits
         raise DCNError(f"tile size {tile}: must be a multiple of {TILE_UNIT}, {TILE_UNIT} to {TILE_UNIT * 0xFFFF}")
-    enc = load_encoder(find(model))
     if enc.latent.max_tile and tile > enc.latent.max_tile:
         raise DCNError(f"tile size {tile}: model {enc.decoder.model.id} codes tiles of at most {enc.latent.max_tile} px")
     pic = load_picture(image, max_pixels)
@@ -140,7 +142,7 @@ def header_quality(quality: float, max_quality: float) -> float:
 
 
 def encode(image, quality: float | None = None, device: str = "auto", max_pixels: int = MAX_PIXELS,
-           model=None, tile: int = CODING_TILE, progress: bool = False, effort: int = DEFAULT_EFFORT,
+           model=None, tile: int | None = None, progress: bool = False, effort: int = DEFAULT_EFFORT,
            strip_metadata: bool = False) -> bytes:
     """Encode a path, file object or Pillow image at a quality (1 to the model's top level;
     None: the model's default, its lambda-0.013 level) and an effort (effort.py); returns .dcn

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..console import one_heap, quick_exit as quick_exit_now, user_errors
-from ..defaults import CODING_TILE, DECODE_BLOCK, DEFAULT_EFFORT, MAX_EFFORT, PNG_COMPRESS
+from ..defaults import DECODE_BLOCK, DEFAULT_EFFORT, MAX_EFFORT, PNG_COMPRESS
 from ..errors import DCNError
 
 EFFORT_HELP = ("Encoder effort, 0 to 3: time spent refining the latent for this image, for smaller files at the "
@@ -124,8 +124,9 @@ def encode_command(
     model: Optional[str] = typer.Option(None, help="Model to encode with: a released model's name (see "
                                                    "`dcn models`; default: the newest) or a folder of weights."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    tile: int = typer.Option(CODING_TILE, help="Coding tile in pixels (a multiple of 64): each tile's streams "
-                                               "decode on their own. The default is measured in bench/README.md."),
+    tile: Optional[int] = typer.Option(None, help="Coding tile in pixels (a multiple of 64): each tile's streams "
+                                                  "decode on their own. Default: the model's (256; 512 for the "
+                                                  "channel-group models), measured in bench/README.md."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No warnings, no progress and no report; errors only."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Report what was written: size, quality, bpp, "
@@ -147,7 +148,7 @@ def encode_command(
     if is_stdio(input):
         from ..format.limits import max_file_bytes
         source = io.BytesIO(read_stdin(2 * max_file_bytes(max_pixels)))  # 8 bytes a pixel: 16-bit RGBA
-    options = dict(device=device, max_pixels=max_pixels, tile=check_tile(tile),
+    options = dict(device=device, max_pixels=max_pixels, tile=tile if tile is None else check_tile(tile),
                    progress=progress_wanted() and not quiet, model=model, effort=effort,
                    strip_metadata=strip_metadata)
     if target_size is None and target_bpp is None and target_psnr is None:

@@ -42,7 +42,7 @@ def train_command(
                                                                 "--latent-channels under torchrun."),
     act: str = typer.Option(M.act, help="Nonlinearity of the transforms: gdn or relu."),
     context: str = typer.Option(M.context, help="Latent context model: none, checkerboard (two passes), or "
-                                                "checkerboard-groups (eight; training only, an experiment)."),
+                                                "checkerboard-groups (eight: the checkerboard over four channel groups)."),
     lambdas: str = typer.Option("", help="Comma-separated lambda of each rate level, ascending (default: the "
                                          "8 levels of model 1, 0.0018 ... 0.18)."),
     proxy: str = typer.Option(D.proxy, help="Quantization proxy for the synthesis: mixed (rounding with "

@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..models.quality import LAMBDAS
 
-CONTEXTS = ("none", "checkerboard", "checkerboard-groups")  # the last: training only (an experiment)
+CONTEXTS = ("none", "checkerboard", "checkerboard-groups")
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,6 @@ def activation_maxima(convs, zs) -> list[float]:
 
 def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_images: int = 12) -> dict:
     model, cfg, step = load_model(checkpoint)
-    if model.config.context not in ("none", "checkerboard"):
-        raise ValueError(f"context {model.config.context!r} has no latent codec yet: it trains, but does not export")
     spec = ScaleSpec()
     paths = list_images(Path(calibration_dir or cfg["data"]))
     paths = paths[:: max(1, len(paths) // max_images)][:max_images]
@@ -120,11 +118,12 @@ def export(checkpoint: Path, out_dir: Path, calibration_dir: Path | None, max_im
     decoder.update(scale_net.state_dict())
     decoder.update(y_tab.tensors("y_tables"))
     decoder.update(z_tab.tensors("z_tables"))
-    if kind == "checkerboard":
+    if kind != "hyperprior":
         from .export_context import build
         hyper = HyperpriorCodec(model.config.n, model.config.m, model.h_s_mean, scale_net, y_tab, z_tab, spec)
-        tensors, stats["context_index_agreement"] = build(model, images, scale_net, hyper, spec)
+        tensors, context_meta, stats["context_index_agreement"] = build(model, images, hyper, spec)
         decoder.update(tensors)
+        meta.update(context_meta)
     encoder = {k: v for k, v in state.items() if k.startswith(("g_a.", "h_a."))}
     encoder["log_gain"] = state["log_gain"]
     out_dir.mkdir(parents=True, exist_ok=True)

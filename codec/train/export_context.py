@@ -1,15 +1,16 @@
-"""Export of the checkerboard context network to its integer form (latent/checkerboard.py):
-calibrate its activations on training crops, quantize, and measure how often its table
-choices differ from the float network's."""
+"""Export of the context networks to their integer form (latent/checkerboard.py): calibrate
+their activations on training crops, quantize, and measure how often their table choices
+differ from the float networks'."""
 import copy
+import json
 
 import numpy as np
 import torch
 
 from ..entropy.tables import ScaleSpec
-from ..latent.checkerboard import CheckerboardCodec, ContextNet, anchors
-from ..nets.context import CONTEXT_CLAMP
-from ..nets.intnet import ACT_MAX, IntegerScaleNet, frac_bits_for, layers_state, quantize_layers
+from ..latent.checkerboard import CheckerboardCodec, ChannelGroupsCodec, ContextNet, anchors
+from ..nets.context import CONTEXT_CLAMP, group_sizes
+from ..nets.intnet import ACT_MAX, frac_bits_for, layers_state, quantize_layers
 from ..nets.layers import pad_to_stride
 from .model import HyperpriorModel
 
@@ -29,53 +30,105 @@ def calibration_latents(model: HyperpriorModel, images: list[np.ndarray]) -> lis
     return out
 
 
+def _context_nets(model: HyperpriorModel) -> list:
+    """The float context networks, in the order of the decoder file: the checkerboard's,
+    then the groups' anchor networks, then their others' networks."""
+    groups = getattr(model, "groups", None)
+    return [model.context] + ([*groups.anchor_nets, *groups.other_nets] if groups is not None else [])
+
+
 @torch.no_grad()
-def quantize_context(model: HyperpriorModel, latents: list[tuple], spec: ScaleSpec) -> ContextNet:
-    ctx = copy.deepcopy(model.context).double()
-    convs = [c for c in ctx.params if isinstance(c, torch.nn.Conv2d)]
-    ctx_max, hidden = 0.0, [0.0] * (len(convs) - 1)
-    for y, _, means, scales in latents:
-        mask = torch.from_numpy(anchors(y.shape[1], *y.shape[-2:]).copy())[None]
-        c = ctx.ctx(torch.round(y - means).clamp(-CONTEXT_CLAMP, CONTEXT_CLAMP) * mask)
-        ctx_max = max(ctx_max, float(c.abs().max()))
-        a = torch.cat([scales, c], 1)
-        for i, conv in enumerate(convs[:-1]):
-            a = torch.relu(conv(a))
-            hidden[i] = max(hidden[i], float(a.max()))
+def activation_ranges(model: HyperpriorModel, latents: list[tuple]) -> list[tuple[float, list[float]]]:
+    """For each context network: the largest |output| of its context convolution and the
+    largest output of each hidden layer of its 1x1 chain, over the calibration latents (the
+    float model's own coding passes, in float64)."""
+    m = copy.deepcopy(model).double().eval()
+    nets = _context_nets(m)
+    ranges = [[0.0, [0.0] * (len([c for c in n.params if isinstance(c, torch.nn.ReLU)]))] for n in nets]
+
+    def record(i, hidden):
+        def hook(_, __, out):
+            if hidden is None:
+                ranges[i][0] = max(ranges[i][0], float(out.abs().max()))
+            else:
+                ranges[i][1][hidden] = max(ranges[i][1][hidden], float(out.max()))
+        return hook
+
+    handles = []
+    for i, net in enumerate(nets):
+        handles.append(net.ctx.register_forward_hook(record(i, None)))
+        relus = [c for c in net.params if isinstance(c, torch.nn.ReLU)]
+        handles += [r.register_forward_hook(record(i, k)) for k, r in enumerate(relus)]
+    try:
+        for y, _, means, scales in latents:
+            m.entropy_parameters(y, means, scales)
+    finally:
+        for h in handles:
+            h.remove()
+    return [(c, hidden) for c, hidden in ranges]
+
+
+def quantize_net(net, ctx_max: float, hidden: list[float], spec: ScaleSpec, reads: str) -> ContextNet:
+    """One context network in integer form."""
+    net = copy.deepcopy(net).double()
+    convs = [c for c in net.params if isinstance(c, torch.nn.Conv2d)]
     ctx_frac = frac_bits_for(ctx_max)
-    ctx_layers = quantize_layers([ctx.ctx], [], ctx_frac, frac_in=0, in_max=CONTEXT_CLAMP)
+    ctx_layers = quantize_layers([net.ctx], [], ctx_frac, frac_in=0, in_max=CONTEXT_CLAMP)
     params = quantize_layers(convs, hidden, spec.frac_bits, frac_in=min(ctx_frac, spec.frac_bits), in_max=ACT_MAX)
-    return ContextNet(ctx_layers, params, ctx_frac, spec.frac_bits)
+    return ContextNet(ctx_layers, params, ctx_frac, spec.frac_bits, reads)
 
 
-def context_tensors(net: ContextNet) -> dict:
-    return {**layers_state(net.ctx, "ctx_int"), **layers_state(net.params, "ep_int"),
-            "ctx_int.frac": torch.tensor([net.ctx_frac, net.scale_frac])}
+def _names(model: HyperpriorModel) -> list[tuple[str, str]]:
+    """The decoder file's prefixes of each context network's two parts, in _context_nets order."""
+    names = [("ctx_int", "ep_int")]
+    if getattr(model, "groups", None) is not None:
+        later = range(1, len(model.groups.slices))
+        names += [(f"{phase}{g}_ctx_int", f"{phase}{g}_ep_int") for phase in ("anchor", "other") for g in later]
+    return names
+
+
+def context_tensors(nets: list, names: list[tuple[str, str]]) -> dict:
+    out = {}
+    for net, (ctx, params) in zip(nets, names):
+        out.update({**layers_state(net.ctx, ctx), **layers_state(net.params, params),
+                    f"{ctx}.frac": torch.tensor([net.ctx_frac, net.scale_frac])})
+    return out
 
 
 @torch.no_grad()
 def context_agreement(model: HyperpriorModel, codec: CheckerboardCodec, latents: list[tuple],
                       spec: ScaleSpec) -> float:
-    """Share of the second pass's table choices that equal the float network's."""
+    """Share of the table choices that the context networks make (all but those of the
+    first group's anchors, which the scale network alone picks) that equal the float
+    networks' on the same calibration latents."""
     thresholds = codec.hyper.scale_net.thresholds
     agree = total = 0
-    ctx = copy.deepcopy(model.context).double()
+    m = copy.deepcopy(model).double().eval()
+    first = codec.groups[0]
     for y, z, means, scales in latents[:: max(1, len(latents) // 16)]:
-        mask = anchors(y.shape[1], *y.shape[-2:])
-        first = np.where(mask, torch.round(y - means)[0].numpy(), 0).astype(np.int64)
-        got, _ = codec._second_pass(codec.hyper.scale_net.fixed_point_scales(z[0].numpy().astype(np.int64)), first)
-        _, float_scales = ctx(torch.from_numpy(first)[None].double(), means, scales)
-        ref = torch.searchsorted(thresholds, (float_scales[0] * 2 ** spec.frac_bits).reshape(-1), right=True)
-        others = ~mask.reshape(-1)
-        agree += int((ref.numpy()[others] == got.reshape(-1)[others]).sum())
-        total += int(others.sum())
+        _, float_scales = m.entropy_parameters(y, means, scales)
+        ref = torch.searchsorted(thresholds, (float_scales[0] * 2 ** spec.frac_bits).contiguous(), right=True).numpy()
+        got = codec.quantize(y.float(), z[0].numpy().astype(np.int32))["indices"]
+        judged = np.ones(got.shape, bool)
+        judged[first] = ~anchors(first.stop - first.start, *got.shape[1:])
+        agree += int((ref[judged] == got[judged]).sum())
+        total += int(judged.sum())
     return agree / max(total, 1)
 
 
-def build(model: HyperpriorModel, images: list[np.ndarray], scale_net: IntegerScaleNet, hyper_codec,
-          spec: ScaleSpec) -> tuple[dict, float]:
-    """The context network's tensors for the decoder file, and its table agreement."""
+def build(model: HyperpriorModel, images: list[np.ndarray], hyper_codec, spec: ScaleSpec) -> tuple[dict, dict, float]:
+    """The context networks' tensors and metadata for the decoder file, and their table agreement."""
     latents = calibration_latents(model, images)
-    net = quantize_context(model, latents, spec)
-    codec = CheckerboardCodec(hyper_codec, net)
-    return context_tensors(net), context_agreement(model, codec, latents, spec)
+    ranges = activation_ranges(model, latents)
+    floats = _context_nets(model)
+    half = (len(floats) - 1) // 2  # the groups after the first: an anchors' and an others' network each
+    reads = ["anchors"] * (1 + half) + ["all"] * half  # an others' group network sees every element before it
+    nets = [quantize_net(f, c, hidden, spec, r) for f, (c, hidden), r in zip(floats, ranges, reads)]
+    meta = {}
+    if half:
+        sizes = group_sizes(model.config.m)
+        codec = ChannelGroupsCodec(hyper_codec, nets[0], sizes, tuple(nets[1:1 + half]), tuple(nets[1 + half:]))
+        meta["groups"] = json.dumps(list(sizes))
+    else:
+        codec = CheckerboardCodec(hyper_codec, nets[0])
+    return context_tensors(nets, _names(model)), meta, context_agreement(model, codec, latents, spec)

@@ -71,25 +71,26 @@ class HyperpriorModel(nn.Module):
                     "y_lik": gaussian_likelihood(y_tilde, means, scales), "z_lik": self.z_density.likelihood(z_tilde)}
         z_hat = ste_round(z)
         z_lik = self.z_density.likelihood(_noisy(z) if self.training else z_hat)
-        means = self.h_s_mean(z_hat)
-        scales = self.h_s_scale(z_hat)
-        if self.config.context == "checkerboard":
-            anchors = anchor_mask(*y.shape[-2:], device=y.device)
-            ctx_means, ctx_scales = self.context(ste_round(y - means) * anchors, means, scales)
-            means = torch.lerp(ctx_means, means, anchors)
-            scales = torch.lerp(ctx_scales, scales, anchors)
-        elif self.config.context == "checkerboard-groups":
-            means, scales = self._grouped(y, means, scales)
+        means, scales = self.entropy_parameters(y, self.h_s_mean(z_hat), self.h_s_scale(z_hat))
         y_hat = ste_round(y - means) + means
         y_lik = gaussian_likelihood(_noisy(y) if self.training else y_hat, means, scales)
         x_hat = _transform(self.g_s, y_hat * inv_gain, bf16)
         return {"x_hat": x_hat, "y_lik": y_lik, "z_lik": z_lik}
 
+    def entropy_parameters(self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor):
+        """The means and scales that code y: the hyperprior's, corrected by the context model."""
+        if self.config.context == "checkerboard":
+            anchors = anchor_mask(*y.shape[-2:], device=y.device).to(y.dtype)
+            ctx_means, ctx_scales = self.context(ste_round(y - means) * anchors, means, scales)
+            return torch.lerp(ctx_means, means, anchors), torch.lerp(ctx_scales, scales, anchors)
+        if self.config.context == "checkerboard-groups":
+            return self._grouped(y, means, scales)
+        return means, scales
 
     def _grouped(self, y: torch.Tensor, means: torch.Tensor, scales: torch.Tensor):
         """Means and scales of y under the checkerboard with channel groups (nets/context.py):
         the anchors group by group, then the others group by group."""
-        anchors = anchor_mask(*y.shape[-2:], device=y.device)
+        anchors = anchor_mask(*y.shape[-2:], device=y.device).to(y.dtype)
         groups = self.groups
         a_means, a_scales, a_symbols = [], [], []  # per group
         for g, sl in enumerate(groups.slices):
