@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import codec
@@ -236,3 +237,17 @@ def test_default_coding_tile_is_the_models(model_dir, sample_png):
     want = {"checkerboard": 256, "checkerboard-groups": 512}[load_decoder(local_model(model_dir)).latent.kind]
     assert container.peek_header(codec.encode(sample_png, model=model_dir)).tile == want
     assert container.peek_header(codec.encode(sample_png, model=model_dir, tile=128)).tile == 128
+
+
+def test_cli_decodes_a_trained_models_files_with_its_weights(files, model_dir, tmp_path):
+    """`dcn decode --weights FOLDER` decodes files of an exported, unregistered model (the
+    same pixels as the library); without it the file's model is unknown: one line, exit 1."""
+    src = tmp_path / "a.dcn"
+    src.write_bytes(files[2.5])
+    r = run_cli("dcn", "decode", src, tmp_path / "a.png", "--weights", model_dir)
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.asarray(codec.decode(files[2.5],
+                                                                                             weights_dir=model_dir)))
+    r = run_cli("dcn", "decode", src, tmp_path / "b.png")
+    assert r.returncode == 1 and "unknown model" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b.png").exists()

@@ -208,6 +208,9 @@ def decode_command(
                               help="Block size in pixels for the synthesis network (bounds memory; --tile is its "
                                    "old name)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, help=MAX_PIXELS_HELP),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="A folder of exported weights (`dcn export`) "
+                                                                   "to consider beside the released models: for "
+                                                                   "files encoded with a model you trained."),
 ):
     """Decode a .dcn file to an image (with the model the file names)."""
     import time
@@ -224,7 +227,7 @@ def decode_command(
     data = read_input(input, max_pixels)
     from ..pipeline.decode import decode
     image = decode(data, device=device, max_pixels=max_pixels, block=check_tile(block),
-                   progress=progress_wanted() and not quiet)
+                   progress=progress_wanted() and not quiet, weights_dir=weights)
     write_output(output, image_bytes(image, output, fmt, jpeg_quality, png_compress))
     if verbose and not quiet:
         report(input, output, data, time.perf_counter() - start)
