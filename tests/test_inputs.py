@@ -2,7 +2,6 @@
 output file."""
 import io
 import os
-import re
 import warnings
 
 import numpy as np

@@ -1,7 +1,6 @@
 """`dcn bench --report`: the page's structure (every panel, sizes within the target, the
 bench's own PSNR), the cache on a re-run, and the page in a real headless browser."""
 import json
-import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
