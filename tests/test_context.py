@@ -251,3 +251,20 @@ def test_cli_decodes_a_trained_models_files_with_its_weights(files, model_dir, t
     r = run_cli("dcn", "decode", src, tmp_path / "b.png")
     assert r.returncode == 1 and "unknown model" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "b.png").exists()
+
+
+def test_damaged_context_weights_are_one_line_errors(model_dir, files, tmp_path):
+    """A folder of weights whose context network lacks a tensor, or (channel groups) whose
+    groups do not split the latent's channels, is refused with a DCNError, not a traceback."""
+    with safe_open(str(model_dir / "decoder.safetensors"), "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(model_dir / "decoder.safetensors"))
+    damaged = [({k: v for k, v in tensors.items() if k != "ctx_int.frac"}, meta)]
+    if meta["latent"] == "checkerboard-groups":
+        damaged.append((tensors, {**meta, "groups": "[2, 2]"}))
+    for i, (t, m) in enumerate(damaged):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        save_file(t, str(folder / "decoder.safetensors"), metadata=m)
+        with pytest.raises(codec.DCNError, match="damaged weights"):
+            load_decoder(local_model(folder))

@@ -1,4 +1,4 @@
-"""The checkerboard context model's latent codec (He et al. 2021): the hyperprior, plus a
+"""The checkerboard context models' latent codecs (He et al. 2021): the hyperprior, plus a
 second pass that sees the first.
 
 Per tile, one section: a single ANS stream holding z (as for the hyperprior), then the
@@ -9,6 +9,12 @@ three saves two ANS flushes and two index entries per tile (about 1-2 % of the f
 low rates). Everything that picks a table is integer, so both passes decode to the same
 symbols everywhere. Decoding is two parallel passes over the tile, never an
 element-serial loop.
+
+With channel groups (He et al. 2022, ELIC; `checkerboard-groups`), y's channels are split
+into uneven groups and the two passes into one per group: the anchors group by group, each
+group's corrected from the anchors of the groups before it, then the others group by
+group, each corrected by the checkerboard's context and every element of the groups
+before it. Eight parallel passes for four groups, in the same single stream.
 """
 import json
 from dataclasses import dataclass, replace
@@ -215,7 +221,9 @@ class ChannelGroupsCodec(CheckerboardCodec):
 
     @classmethod
     def from_weights(cls, tensors: dict, meta: dict) -> "ChannelGroupsCodec":
-        sizes = tuple(json.loads(meta["groups"]))
+        sizes = tuple(int(n) for n in json.loads(meta["groups"]))
+        if sum(sizes) != int(meta["m"]) or min(sizes) < 1:
+            raise ValueError(f"channel groups {sizes} do not split the latent's {meta['m']} channels")
         # an anchor's group network sees only anchors so far; an other's, every element
         nets = [tuple(_context_net(tensors, f"{phase}{g}_ctx_int", f"{phase}{g}_ep_int", reads)
                       for g in range(1, len(sizes))) for phase, reads in (("anchor", "anchors"), ("other", "all"))]

@@ -71,7 +71,10 @@ def latent_codec(tensors: dict, meta: dict) -> LatentCodec:
     kind = meta.get("latent", "hyperprior")
     if kind not in KINDS:
         raise DCNError(f"this dcn cannot decode models with a {kind!r} latent codec; a newer dcn may")
-    return KINDS[kind].from_weights(tensors, meta)
+    try:
+        return KINDS[kind].from_weights(tensors, meta)
+    except (KeyError, ValueError, RuntimeError) as exc:  # a tensor or a key missing, or of the wrong shape
+        raise DCNError(f"damaged weights: the {kind} latent codec's parts do not load ({exc})") from None
 
 
 @lru_cache(maxsize=8)
