@@ -5,7 +5,7 @@
     image = codec.decode(data)                      # -> PIL.Image.Image
 
 Quality is continuous from 1.0 (smallest files) to the model's top level (12.0 for the
-default model, checkerboard-64-128@2; MAX_QUALITY and DEFAULT_QUALITY below are the
+default model, checkerboard-groups-64-128@1; MAX_QUALITY and DEFAULT_QUALITY below are the
 8-level hyperprior models'). Every released model keeps decoding: a file names its model, and
 `codec.models()` lists them. Importing codec also lets Pillow open and save .dcn files
 (codec/pillow.py).
@@ -41,7 +41,7 @@ def encode(image, quality: float | None = None, *, model=None, target_size: int 
 
     quality: 1.0 to the model's top level; None: the model's default (6.0 for the default
     model: its level trained at lambda 0.013).
-    model: a registered model's name ("checkerboard-64-128@2", or a bare name for its newest
+    model: a registered model's name ("checkerboard-groups-64-128@1", or a bare name for its newest
     version), a folder of exported weights, or None for the newest released model.
     With target_size (bytes), target_bpp or target_psnr (dB), the quality is searched for
     instead (largest that fits / smallest that reaches the target; not with quality); an

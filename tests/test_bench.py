@@ -88,12 +88,12 @@ def test_bench_with_another_model(tmp_path):
     images.mkdir()
     make_image(96, 64).save(images / "a.png")
     out = tmp_path / "results"
-    r = run_cli("dcn", "bench", images, "--out", out, "--codecs", "dcn,dcn=checkerboard-64-128@2",
-                "--qualities", "dcn:2,4,6", "--qualities", "dcn=checkerboard-64-128@2:2,4,6")
+    r = run_cli("dcn", "bench", images, "--out", out, "--codecs", "dcn,dcn=checkerboard-groups-64-128@1",
+                "--qualities", "dcn:2,4,6", "--qualities", "dcn=checkerboard-groups-64-128@1:2,4,6")
     assert r.returncode == 0, r.stderr
-    assert json.loads((out / "dcn=checkerboard-64-128@2.json").read_text())["results"]["bpp"] == \
+    assert json.loads((out / "dcn=checkerboard-groups-64-128@1.json").read_text())["results"]["bpp"] == \
         json.loads((out / "dcn.json").read_text())["results"]["bpp"]
-    assert "| dcn=checkerboard-64-128@2 | +0.0 | +0.0 |" in (out / "bd_rate.md").read_text()
+    assert "| dcn=checkerboard-groups-64-128@1 | +0.0 | +0.0 |" in (out / "bd_rate.md").read_text()
 
 
 def test_missing_optional_codec_is_skipped(tmp_path):

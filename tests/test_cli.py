@@ -29,7 +29,7 @@ def test_encode_decode_info(tmp_path, sample_png):
     assert Image.open(png).size == (96, 80)
     info = run_cli("dcn", "info", dcn)
     assert info.returncode == 0
-    for word in ("96x80", "RGB", "quality:     5", "bpp", "sections:", "y ", "z ", "tiles:       1x1 of 256 px"):
+    for word in ("96x80", "RGB", "quality:     5", "bpp", "sections:", "y ", "z ", "tiles:       1x1 of 512 px"):
         assert word in info.stdout
     size = dcn.stat().st_size
     assert f"{8 * size / (96 * 80):.4f}" in info.stdout
@@ -215,7 +215,7 @@ def test_info_and_models_import_no_torch(sample_png, tmp_path):
               "print('torch' in sys.modules)\n")
     r = subprocess.run([sys.executable, "-c", script, str(dcn)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-64-128@2" in r.stdout
+    assert r.stdout.strip().splitlines()[-1] == "False" and "checkerboard-groups-64-128@1" in r.stdout
 
 
 def test_a_reader_that_stops_early_gets_no_error_message(sample_png, tmp_path):

@@ -70,7 +70,9 @@ def test_cli_names_models_and_refuses_unknown_ones(tmp_path, sample_png):
     assert r.returncode == 0
     for m in registry():
         assert m.id in r.stdout and m.fingerprint in r.stdout
-    assert "(default)" in r.stdout.splitlines()[-1]
+    lines = r.stdout.splitlines()
+    assert "(default)" in lines[-1]
+    assert len({line.index(m.fingerprint) for line, m in zip(lines, registry())}) == 1  # one column, however long a name
     r = run_cli("dcn", "encode", sample_png, tmp_path / "x.dcn", "--model", "hyperprior-64-128@9")
     assert r.returncode == 1 and "unknown model" in r.stderr and r.stderr.count("\n") == 1
     assert not (tmp_path / "x.dcn").exists()

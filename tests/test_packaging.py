@@ -52,7 +52,7 @@ def test_the_wheel_works_from_a_fresh_venv(tmp_path):
     run(bin_ / "dcn", "encode", images / "im0.png", tmp_path / "a.dcn")
     run(bin_ / "dcn", "decode", tmp_path / "a.dcn", tmp_path / "a.png")
     assert Image.open(tmp_path / "a.png").size == (96, 64)
-    assert "checkerboard-64-128@2" in run(bin_ / "dcn", "info", tmp_path / "a.dcn").stdout
+    assert "checkerboard-groups-64-128@1" in run(bin_ / "dcn", "info", tmp_path / "a.dcn").stdout
     run(bin_ / "dcn-decode", tmp_path / "a.dcn", tmp_path / "b.png")
     assert "done 2" in run(bin_ / "dcn", "batch", images, tmp_path / "out").stdout
     run(bin_ / "dcn", "bench", images, "--out", tmp_path / "bench", "--codecs", "dcn,jpeg",

@@ -80,6 +80,22 @@ def test_a_rerun_reuses_the_decodes(report):
     assert len(before) == 2 * 3 * 2 and before == after
 
 
+def test_a_new_dcn_model_is_measured_again(report):
+    """The cache knows DCN by its model's fingerprint: decodes made with another model (here:
+    the same entries under a made-up fingerprint) are remade, the peers' are reused."""
+    from codec.models.registry import default_model
+    images, out = report
+    cache_file = out / "report" / "cache.json"
+    own = f"dcn#{default_model().fingerprint}"
+    cache = json.loads(cache_file.read_text())
+    assert sum(own in k for k in cache) == 2 * 3 * 2  # the targets and the panels of 2 images x 3 sizes
+    cache_file.write_text(json.dumps({k.replace(own, "dcn#00000000"): v for k, v in cache.items()}))
+    before = {f.name: f.stat().st_mtime_ns for f in (out / "report").glob("*-*.webp")}
+    page.matched_decodes(sorted(images.glob("*.png")), {"dcn": (4, 7, 10), "jpeg": (10, 50, 90)}, out)
+    after = {f.name: f.stat().st_mtime_ns for f in (out / "report").glob("*-*.webp")}
+    assert {n for n in before if before[n] != after[n]} == {n for n in before if n.endswith("-dcn.webp")}
+
+
 def test_size_search_finds_the_largest_file_within_the_target():
     rgb = np.asarray(make_image(128, 96, seed=3).convert("RGB"))
     sizes = {q: len(page.peers.get("jpeg").encode(rgb, q)) for q in range(5, 96)}

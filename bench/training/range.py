@@ -4,6 +4,7 @@ each, forward pass on Kodak, and the BD-rate between each pair of curves.
     python bench/training/range.py model1=weights/train-checkpoint.safetensors \
         ctx=runs/model2-ctx/last.safetensors noctx=runs/model2-noctx/last.safetensors --images 8
     python bench/training/range.py --plot model1   # BD-rate against model1 over CPU time
+    python bench/training/range.py --plot start --only main,groupsfast,groupsdecay   # some of the saved runs
 
 The rate is the likelihoods' (of the rounded latents, as coded, without the container) and
 PSNR-RGB is measured on the rounded pixels, averaged over the images; BD-rate as `dcn bench`
@@ -46,13 +47,14 @@ def curve(checkpoint: Path, images: list[np.ndarray]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="*", help="NAME=CHECKPOINT")
+    ap.add_argument("--only", default="", help="with --plot: the saved names to draw, comma-separated (default: all)")
     ap.add_argument("--plot", metavar="ANCHOR", help="plot every saved run's BD-rate against the saved ANCHOR "
                                                       "over CPU minutes (range.png) instead of measuring")
     ap.add_argument("--kodak", type=Path, default=ROOT.parent / "shared" / "data" / "kodak")
     ap.add_argument("--images", type=int, default=8, help="kodim01 .. kodimNN")
     args = ap.parse_args()
     if args.plot:
-        return plot(args.plot)
+        return plot(args.plot, [n for n in args.only.split(",") if n])
     torch.set_num_threads(1)
     images = [load_rgb(args.kodak / f"kodim{i:02d}.png") for i in range(1, args.images + 1)]
     curves = {}
@@ -87,24 +89,25 @@ def main() -> None:
     RESULTS.write_text(json.dumps(saved, indent=1) + "\n")
 
 
-def plot(anchor_name: str) -> None:
+def plot(anchor_name: str, only: list[str]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     saved = json.loads(RESULTS.read_text())
     anchor = next(c for k, c in saved.items() if k.split("@")[0] == anchor_name)
     runs = {}
-    for c in saved.values():
-        if c is not anchor:
+    for key, c in saved.items():
+        name = key.split("@")[0]
+        if c is not anchor and (not only or name in only):
             bd = bd_rate(anchor["bpp"], anchor["psnr"], c["bpp"], c["psnr"])
-            runs.setdefault(f"{Path(c['checkpoint']).parent.name} ({c['context']})", set()).add((c["cpu_minutes"], bd))
+            runs.setdefault(f"{name} ({c['context']})", set()).add((c["cpu_minutes"], bd))
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, pts in sorted(runs.items()):
         ax.plot(*zip(*sorted(pts)), marker="o", label=name)
     ax.axhline(0, color="grey", lw=1, label=f"{anchor_name} ({anchor['cpu_minutes']:.0f} CPU min)")
     ax.axhline(-3, color="grey", ls=":", lw=1, label="release threshold (-3 %)")
     ax.set_xlabel("CPU minutes of the run (after its warm start)")
-    ax.set_ylabel(f"BD-rate against {anchor_name} (%), kodim01-08, forward pass")
+    ax.set_ylabel(f"BD-rate against {anchor_name} (%), Kodak, forward pass")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -65,7 +65,7 @@ def default_model() -> ModelInfo:
 
 
 def find(model: "str | Path | ModelInfo | None" = None) -> ModelInfo:
-    """A model by name ("checkerboard-64-128@2", or the newest version of a bare name), by
+    """A model by name ("checkerboard-groups-64-128@1", or the newest version of a bare name), by
     the path of a folder of weights, or the default (None)."""
     if isinstance(model, ModelInfo):
         return model

@@ -273,10 +273,11 @@ def models_command():
     """List the released models: every one decodes; those with an encoder can encode (--model)."""
     from ..models.registry import default_model, registry
     default = default_model()
+    width = max(len(m.id) for m in registry())
     for m in registry():
         role = "encode+decode" if m.has_encoder else "decode only"
         mark = "  (default)" if m == default else ""
-        typer.echo(f"{m.id:24} {m.fingerprint}  {role:13}  {m.released}  {m.training}{mark}")
+        typer.echo(f"{m.id:{width}}  {m.fingerprint}  {role:13}  {m.released}  {m.training}{mark}")
 
 
 def _register_training_commands() -> None:

@@ -61,6 +61,15 @@ def largest_within(codec: str, rgb: np.ndarray, target: int, settings: tuple) ->
     return best
 
 
+def cache_name(codec: str) -> str:
+    """A codec as report/cache.json knows it: DCN with its model's fingerprint, so that a new
+    default model (or another folder of weights) is measured again rather than read back."""
+    if not peers.is_dcn(codec):
+        return codec
+    from ...models.registry import find
+    return f"{codec}#{find(codec[4:] if codec.startswith('dcn=') else None).fingerprint}"
+
+
 def matched_decodes(images: list[Path], codecs: dict, out: Path) -> list[dict]:
     """Per image and target size, every codec's decode at that size: entries with the PNG
     written under out/report/, from report/cache.json when an earlier run made them."""
@@ -79,13 +88,13 @@ def matched_decodes(images: list[Path], codecs: dict, out: Path) -> list[dict]:
         if not original.exists():
             Image.fromarray(rgb).save(original, lossless=True)
         for level, setting in enumerate(target_settings(codecs[anchor])):
-            target_key = f"{stem}|{anchor}|{setting:g}"
+            target_key = f"{stem}|{cache_name(anchor)}|{setting:g}"
             if target_key not in cache:
                 cache[target_key] = {"bytes": len(peers.get(anchor).encode(rgb, setting))}
             target = cache[target_key]["bytes"]
             panels = []
             for codec in order:
-                key = f"{stem}|{codec}|{target}"
+                key = f"{stem}|{cache_name(codec)}|{target}"
                 name = f"{stem}-{level}-{''.join(ch if ch.isalnum() else '_' for ch in codec)}.webp"
                 if key not in cache or not (folder / name).exists():
                     span = tuple(codecs[codec]) + tuple(peers.get(codec).settings)  # the run's and the usual range
