@@ -30,11 +30,17 @@ def calibration_latents(model: HyperpriorModel, images: list[np.ndarray]) -> lis
     return out
 
 
-def _context_nets(model: HyperpriorModel) -> list:
-    """The float context networks, in the order of the decoder file: the checkerboard's,
-    then the groups' anchor networks, then their others' networks."""
+def _context_nets(model: HyperpriorModel) -> list[tuple]:
+    """(float network, the decoder file's prefixes of its two parts, what it reads) of each
+    context network, in the order of the decoder file: the checkerboard's (it sees the
+    anchors), then the groups' anchor networks (the anchors of their own group too), then
+    their others' networks (every element before them)."""
+    nets = [(model.context, ("ctx_int", "ep_int"), "anchors")]
     groups = getattr(model, "groups", None)
-    return [model.context] + ([*groups.anchor_nets, *groups.other_nets] if groups is not None else [])
+    if groups is not None:
+        for phase, floats, reads in (("anchor", groups.anchor_nets, "anchors"), ("other", groups.other_nets, "all")):
+            nets += [(net, (f"{phase}{g}_ctx_int", f"{phase}{g}_ep_int"), reads) for g, net in enumerate(floats, 1)]
+    return nets
 
 
 @torch.no_grad()
@@ -43,7 +49,7 @@ def activation_ranges(model: HyperpriorModel, latents: list[tuple]) -> list[tupl
     largest output of each hidden layer of its 1x1 chain, over the calibration latents (the
     float model's own coding passes, in float64)."""
     m = copy.deepcopy(model).double().eval()
-    nets = _context_nets(m)
+    nets = [net for net, _, _ in _context_nets(m)]
     ranges = [[0.0, [0.0] * (len([c for c in n.params if isinstance(c, torch.nn.ReLU)]))] for n in nets]
 
     def record(i, hidden):
@@ -76,15 +82,6 @@ def quantize_net(net, ctx_max: float, hidden: list[float], spec: ScaleSpec, read
     ctx_layers = quantize_layers([net.ctx], [], ctx_frac, frac_in=0, in_max=CONTEXT_CLAMP)
     params = quantize_layers(convs, hidden, spec.frac_bits, frac_in=min(ctx_frac, spec.frac_bits), in_max=ACT_MAX)
     return ContextNet(ctx_layers, params, ctx_frac, spec.frac_bits, reads)
-
-
-def _names(model: HyperpriorModel) -> list[tuple[str, str]]:
-    """The decoder file's prefixes of each context network's two parts, in _context_nets order."""
-    names = [("ctx_int", "ep_int")]
-    if getattr(model, "groups", None) is not None:
-        later = range(1, len(model.groups.slices))
-        names += [(f"{phase}{g}_ctx_int", f"{phase}{g}_ep_int") for phase in ("anchor", "other") for g in later]
-    return names
 
 
 def context_tensors(nets: list, names: list[tuple[str, str]]) -> dict:
@@ -120,15 +117,15 @@ def build(model: HyperpriorModel, images: list[np.ndarray], hyper_codec, spec: S
     """The context networks' tensors and metadata for the decoder file, and their table agreement."""
     latents = calibration_latents(model, images)
     ranges = activation_ranges(model, latents)
-    floats = _context_nets(model)
-    half = (len(floats) - 1) // 2  # the groups after the first: an anchors' and an others' network each
-    reads = ["anchors"] * (1 + half) + ["all"] * half  # an others' group network sees every element before it
-    nets = [quantize_net(f, c, hidden, spec, r) for f, (c, hidden), r in zip(floats, ranges, reads)]
+    described = _context_nets(model)
+    nets = [quantize_net(f, c, hidden, spec, reads) for (f, _, reads), (c, hidden) in zip(described, ranges)]
     meta = {}
-    if half:
+    if len(nets) > 1:
+        half = (len(nets) - 1) // 2  # the groups after the first: an anchors' and an others' network each
         sizes = group_sizes(model.config.m)
         codec = ChannelGroupsCodec(hyper_codec, nets[0], sizes, tuple(nets[1:1 + half]), tuple(nets[1 + half:]))
         meta["groups"] = json.dumps(list(sizes))
     else:
         codec = CheckerboardCodec(hyper_codec, nets[0])
-    return context_tensors(nets, _names(model)), meta, context_agreement(model, codec, latents, spec)
+    tensors = context_tensors(nets, [names for _, names, _ in described])
+    return tensors, meta, context_agreement(model, codec, latents, spec)
