@@ -1,11 +1,15 @@
 """What limits the top quality, and what more latent channels would cost (issue #17, item 3).
 
     python bench/training/capacity.py ceiling weights/train-checkpoint.safetensors [--images 24]
+    python bench/training/capacity.py free weights/train-checkpoint.safetensors [--image 05 --steps 150]
     python bench/training/capacity.py cost --m 128,192 [--threads 1]
 
 ceiling: per level, forward pass on Kodak: PSNR-RGB with the latent rounded as coded, and
 with the same latent not rounded at all (the transforms' own limit: no quantization, no
 entropy model), and how many of y's channels hold 50 / 90 / 99 % of the level's bits.
+
+free: the synthesis' own limit on one image at the top level: y optimised freely for the
+MSE alone (no rate, no rounding; Adam from the analysis' latent), its PSNR every 25 steps.
 
 cost: for each M (latent channels), a channel-group model of that width (N = 64, 12
 levels, uneven groups as nets/context.py sizes them), untrained (two steps on a few training
@@ -63,6 +67,35 @@ def ceiling(checkpoint: Path, images: list[np.ndarray]) -> None:
         held = " / ".join(str(int((cum < f).sum()) + 1) for f in (0.5, 0.9, 0.99))
         print(f"| {level + 1} | {lam} | {np.mean(rounded):.2f} | {np.mean(unrounded):.2f} | {np.mean(bpp):.3f} | "
               f"{held} of {len(cum)} |")
+
+
+def free(checkpoint: Path, img: np.ndarray, steps: int, lr: float) -> None:
+    from codec.train.export import load_model
+    model, _, step = load_model(checkpoint)
+    model.eval().requires_grad_(False)
+    x0 = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+    h, w = x0.shape[-2:]
+    x = pad_to_stride(x0)
+    top = len(model.config.lambdas) - 1
+    inv_gain = torch.exp(model.log_inv_gain[top])[None, :, None, None]
+
+    def psnr(y: torch.Tensor) -> float:
+        with torch.no_grad():
+            pixels = torch.round(model.g_s(y * inv_gain)[0, :, :h, :w].clamp(0, 1) * 255)
+            return psnr_rgb(pixels.permute(1, 2, 0).to(torch.uint8).numpy(), img)
+
+    with torch.no_grad():
+        y = model.g_a(x) * torch.exp(model.log_gain[top])[None, :, None, None]
+    print(f"{checkpoint} (step {step}), top level; the analysis' y: {psnr(y):.2f} dB, rounded {psnr(torch.round(y)):.2f} dB")
+    y.requires_grad_(True)
+    opt = torch.optim.Adam([y], lr=lr)
+    for i in range(1, steps + 1):
+        loss = torch.mean((model.g_s(y * inv_gain)[:, :, :h, :w] - x0) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i % 25 == 0:
+            print(f"step {i}: {psnr(y):.2f} dB, rounded {psnr(torch.round(y)):.2f} dB", flush=True)
 
 
 def config(m: int):
@@ -143,8 +176,11 @@ def cost(widths: list[int], images: list[np.ndarray], runs: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", choices=("ceiling", "cost"))
-    ap.add_argument("checkpoint", nargs="?", type=Path, help="ceiling: a training checkpoint")
+    ap.add_argument("what", choices=("ceiling", "free", "cost"))
+    ap.add_argument("checkpoint", nargs="?", type=Path, help="ceiling, free: a training checkpoint")
+    ap.add_argument("--image", default="05", help="free: the Kodak image")
+    ap.add_argument("--steps", type=int, default=150, help="free: Adam steps")
+    ap.add_argument("--lr", type=float, default=0.05, help="free: Adam's learning rate")
     ap.add_argument("--m", default="128,192", help="cost: latent widths, the first the reference")
     ap.add_argument("--images", type=int, default=0, help="Kodak images (default: 24 for ceiling, 6 for cost)")
     ap.add_argument("--runs", type=int, default=3)
@@ -154,10 +190,12 @@ def main() -> None:
     paths = sorted(KODAK.glob("kodim*.png"))
     count = args.images or (24 if args.what == "ceiling" else 6)
     images = [load_rgb(p) for p in paths[::max(1, len(paths) // count)][:count]]
+    if args.what != "cost" and args.checkpoint is None:
+        ap.error(f"{args.what} needs a checkpoint")
     if args.what == "ceiling":
-        if args.checkpoint is None:
-            ap.error("ceiling needs a checkpoint")
         ceiling(args.checkpoint, images)
+    elif args.what == "free":
+        free(args.checkpoint, load_rgb(KODAK / f"kodim{args.image}.png"), args.steps, args.lr)
     else:
         cost([int(m) for m in args.m.split(",")], images, args.runs)
 
