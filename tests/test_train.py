@@ -108,6 +108,29 @@ def test_gain_vectors_get_their_own_learning_rate():
     assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
 
 
+def test_level_weight_scales_each_sample_by_its_level():
+    """--level-weight p multiplies a sample's loss by (lambda_mid / lambda)^p: the middle
+    level's is unchanged, one at 4x its lambda weighs 4^-p; p = 0 is the plain loss, bit
+    for bit (a run resumed without it computes exactly what it did)."""
+    from codec.train.model import rd_loss
+    lambdas = (0.0025, 0.01, 0.04)  # the middle one: 0.01
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((3, 3, 64, 64), generator=g)
+    out = {"x_hat": x + 0.05 * torch.randn(x.shape, generator=g), "y_lik": torch.rand((3, 4, 4, 4), generator=g),
+           "z_lik": torch.rand((3, 2, 1, 1), generator=g)}
+    level = torch.tensor([0, 1, 2])
+    plain = rd_loss(out, x, level, lambdas)
+    per_sample = [rd_loss({k: v[i:i + 1] for k, v in out.items()}, x[i:i + 1], level[i:i + 1], lambdas)["loss"]
+                  for i in range(3)]
+    assert torch.equal(rd_loss(out, x, level, lambdas, 0.0)["loss"], plain["loss"])
+    weighted = rd_loss(out, x, level, lambdas, 0.5)["loss"]
+    expected = (2.0 * per_sample[0] + per_sample[1] + 0.5 * per_sample[2]) / 3
+    assert weighted.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert weighted.item() != pytest.approx(plain["loss"].item(), rel=1e-3)
+    with pytest.raises(ValueError, match="level-weight"):
+        TrainConfig(data="", out="", level_weight=-0.1).validate()
+
+
 def test_learning_rate_follows_the_cpu_clock_under_a_budget():
     from codec.train.loop import learning_rate
     cfg = TrainConfig(data="", out="", steps=10 ** 6, lr=1e-3, warmup=10, minutes=10, decay_from=0.5)

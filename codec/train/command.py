@@ -55,6 +55,9 @@ def train_command(
     gain_lr: float = typer.Option(D.gain_lr, help="Learning-rate multiplier of the per-level gain vectors."),
     new_lr: float = typer.Option(D.new_lr, help="Learning-rate multiplier of the parts that --init-from leaves "
                                                 "new (kept by the run: give it again on --resume)."),
+    level_weight: float = typer.Option(D.level_weight, help="Weight each sample's loss by (lambda_mid / lambda)^this: "
+                                                            "0 lets the high rates dominate the shared networks, "
+                                                            "about 0.6 evens the levels out (give it again on --resume)."),
     bf16: Optional[bool] = typer.Option(D.bf16, help="Run the analysis and synthesis transforms in bfloat16 "
                                                      "autocast (1.6x the steps per CPU second here). Default: on "
                                                      "where the CPU (AVX512-BF16) or GPU supports it."),
@@ -69,6 +72,7 @@ def train_command(
                           decay_from=decay_from, seed=seed, workers=workers, threads=threads,
                           eval_every=eval_every, ckpt_every=ckpt_every, minutes=minutes, ema=ema,
                           snapshot_minutes=snapshot_minutes, proxy=proxy, init_gain=init_gain, gain_lr=gain_lr, new_lr=new_lr,
+                          level_weight=level_weight,
                           bf16=bf16, init_from=str(init_from or ""),
                           model=ModelConfig(n, m, act, context, levels)).validate()
     except ValueError as exc:

@@ -53,6 +53,7 @@ class TrainConfig:
     proxy: str = "mixed"  # quantization proxy for the synthesis: "mixed" (rounding, STE) or "noise"
     init_gain: float = 16.0  # initial scale of the latent (see HyperpriorModel.scale_latent_init)
     gain_lr: float = 1.0  # learning-rate multiplier of the per-level gain vectors
+    level_weight: float = 0.0  # each sample's loss x (lambda_mid / lambda)^this (model.rd_loss)
     bf16: bool | None = None  # analysis and synthesis in bfloat16 autocast; None: where the hardware has it
     init_from: str = ""  # a checkpoint whose matching weights start a new run (see warm_start)
     new_lr: float = 1.0  # learning-rate multiplier of the parts that warm start left new
@@ -75,4 +76,6 @@ class TrainConfig:
             raise ValueError("--gain-lr and --new-lr must be positive")
         if self.lr <= 0 or self.minutes < 0 or self.snapshot_minutes < 0 or not 0 <= self.ema < 1:
             raise ValueError("--lr must be positive, --minutes and --snapshot-minutes not negative, --ema in [0, 1)")
+        if not 0 <= self.level_weight <= 2:
+            raise ValueError("--level-weight must be from 0 to 2")
         return self

@@ -153,7 +153,7 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
         for g in opt.param_groups:
             g["lr"] = lr * g["scale"]
         out_ = net(x, level, cfg.proxy, cfg.bf16)
-        losses = rd_loss(out_, x, level, cfg.model.lambdas)
+        losses = rd_loss(out_, x, level, cfg.model.lambdas, cfg.level_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg.clip:

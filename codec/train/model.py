@@ -127,13 +127,20 @@ def _noisy(x: torch.Tensor) -> torch.Tensor:
     return x + torch.empty_like(x).uniform_(-0.5, 0.5)
 
 
-def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor, lambdas=LAMBDAS) -> dict:
-    """Per-sample lambda * 255^2 * MSE + bits per pixel, averaged over the batch."""
+def rd_loss(out: dict, x: torch.Tensor, level: torch.Tensor, lambdas=LAMBDAS, level_weight: float = 0.0) -> dict:
+    """Per-sample lambda * 255^2 * MSE + bits per pixel, averaged over the batch.
+
+    level_weight p: each sample's loss times (lambda_mid / lambda)^p (lambda_mid: the middle
+    level's, as for the gains). A top level's loss is ~100x a bottom level's, so with p = 0
+    the shared transforms learn almost only from the high rates; p ~ 0.6 evens the levels
+    out. A level's own rate-distortion trade-off does not change with its weight."""
     b, _, h, w = x.shape
     pixels = h * w
     bits = (-torch.log2(out["y_lik"])).flatten(1).sum(1) + (-torch.log2(out["z_lik"])).flatten(1).sum(1)
     bpp = bits / pixels
     mse = ((out["x_hat"] - x) ** 2).flatten(1).mean(1)
-    lam = torch.tensor(lambdas, device=x.device)[level]
-    loss = (lam * 255 ** 2 * mse + bpp).mean()
+    lams = torch.tensor(lambdas, device=x.device, dtype=torch.float64)
+    lam = lams[level]
+    weight = (lams[len(lambdas) // 2] / lam) ** level_weight
+    loss = (weight.float() * (lam.float() * 255 ** 2 * mse + bpp)).mean()
     return {"loss": loss, "bpp": bpp.detach(), "mse": mse.detach()}
