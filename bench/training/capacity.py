@@ -40,6 +40,13 @@ KODAK = ROOT.parent / "shared" / "data" / "kodak"
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 
 
+def _psnr(x_hat: torch.Tensor, img: np.ndarray) -> float:
+    """PSNR-RGB of a synthesis output (padded, 0-1) against the image, on rounded pixels."""
+    h, w = img.shape[:2]
+    pixels = torch.round(x_hat[0, :, :h, :w].clamp(0, 1) * 255).permute(1, 2, 0).to(torch.uint8).numpy()
+    return psnr_rgb(pixels, img)
+
+
 @torch.no_grad()
 def ceiling(checkpoint: Path, images: list[np.ndarray]) -> None:
     from codec.train.export import load_model
@@ -57,9 +64,8 @@ def ceiling(checkpoint: Path, images: list[np.ndarray]) -> None:
             out = model(x, torch.tensor([level]))
             y = model.g_a(x) * torch.exp(model.log_gain[level])[None, :, None, None]
             x_open = model.g_s(y * torch.exp(model.log_inv_gain[level])[None, :, None, None])
-            for x_hat, into in ((out["x_hat"], rounded), (x_open, unrounded)):
-                pixels = torch.round(x_hat[0, :, :h, :w].clamp(0, 1) * 255).permute(1, 2, 0).to(torch.uint8).numpy()
-                into.append(psnr_rgb(pixels, img))
+            rounded.append(_psnr(out["x_hat"], img))
+            unrounded.append(_psnr(x_open, img))
             bits = -torch.log2(out["y_lik"]).sum((0, 2, 3))
             bpp.append(float((bits.sum() - torch.log2(out["z_lik"]).sum()) / (h * w)))
             shares.append(bits / bits.sum())
@@ -81,8 +87,7 @@ def free(checkpoint: Path, img: np.ndarray, steps: int, lr: float) -> None:
 
     def psnr(y: torch.Tensor) -> float:
         with torch.no_grad():
-            pixels = torch.round(model.g_s(y * inv_gain)[0, :, :h, :w].clamp(0, 1) * 255)
-            return psnr_rgb(pixels.permute(1, 2, 0).to(torch.uint8).numpy(), img)
+            return _psnr(model.g_s(y * inv_gain), img)
 
     with torch.no_grad():
         y = model.g_a(x) * torch.exp(model.log_gain[top])[None, :, None, None]
