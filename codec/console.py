@@ -34,7 +34,8 @@ def user_errors(fn):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit, when Python flushes
             raise typer.Exit(1)
         except OSError as exc:
-            typer.echo(f"dcn: error: {_line(str(exc.filename or ''))}: {exc.strerror or exc}", err=True)
+            where = f"{_line(str(exc.filename))}: " if exc.filename else ""  # a path, when the error has one
+            typer.echo(f"dcn: error: {where}{_line(str(exc.strerror or exc))}", err=True)
             raise typer.Exit(1)
         except KeyboardInterrupt:
             typer.echo("dcn: interrupted", err=True)

@@ -85,6 +85,13 @@ def test_empty_file_and_directory(tmp_path):
     assert_clean_failure(run_cli("dcn", "encode", tmp_path, out), out)
 
 
+def test_train_without_images(tmp_path):
+    """An I/O error without a path (no images in the training folder) is still one plain line."""
+    result = run_cli("dcn", "train", tmp_path, "--out", tmp_path / "run")
+    assert_clean_failure(result)
+    assert result.stderr.strip() == f"dcn: error: no images under {tmp_path}"
+
+
 def test_truncated_image(tmp_path):
     src, out = tmp_path / "cut.png", tmp_path / "o.dcn"
     make_image(120, 90).save(tmp_path / "full.png")
