@@ -86,10 +86,12 @@ def test_empty_file_and_directory(tmp_path):
 
 
 def test_train_without_images(tmp_path):
-    """An I/O error without a path (no images in the training folder) is still one plain line."""
+    """An I/O error without a path (no images in the training folder) is still one plain
+    line, and the failed start leaves no run folder behind."""
     result = run_cli("dcn", "train", tmp_path, "--out", tmp_path / "run")
     assert_clean_failure(result)
     assert result.stderr.strip() == f"dcn: error: no images under {tmp_path}"
+    assert not (tmp_path / "run").exists()
 
 
 def test_truncated_image(tmp_path):

@@ -87,6 +87,9 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     rank, world = start()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    paths = list_images(Path(cfg.data))
+    if not paths:  # before the run folder exists: a failed start leaves nothing behind
+        raise FileNotFoundError(f"no images under {cfg.data}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / CHECKPOINT
@@ -96,9 +99,6 @@ def run(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Hyperp
     torch.manual_seed(cfg.seed)
     device = torch.device(f"cuda:{rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu")
 
-    paths = list_images(Path(cfg.data))
-    if not paths:
-        raise FileNotFoundError(f"no images under {cfg.data}")
     train_paths, held_paths = split_holdout(paths, cfg.holdout)
     images = [load_rgb(p) for p in train_paths]
     held = [load_rgb(p) for p in held_paths] if rank == 0 else []
