@@ -79,6 +79,20 @@ def test_dry_run_writes_nothing(tree, tmp_path):
     assert not (tmp_path / "dst").exists()
 
 
+def test_nothing_to_convert_is_said_and_makes_nothing(tree, tmp_path):
+    """The wrong folder, or filters that match nothing: one warning line, exit 0 (a scheduled
+    run over an empty folder is not a failure), and no destination folder."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("dcn", "batch", empty, tmp_path / "dst")
+    assert r.returncode == 0 and r.stderr.strip() == f"dcn: warning: nothing to convert: no images under {empty}"
+    r = run_cli("dcn", "batch", tree, tmp_path / "dst", "--to", "png")
+    assert r.returncode == 0 and r.stderr.strip() == f"dcn: warning: nothing to convert: no .dcn files under {tree}"
+    r = run_cli("dcn", "batch", tree, tmp_path / "dst", "--include", "*.tif")
+    assert r.stderr.strip().endswith(f"no images under {tree} matching --include/--exclude")
+    assert not (tmp_path / "dst").exists()
+
+
 def test_killed_run_resumes_cleanly(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

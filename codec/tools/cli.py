@@ -401,7 +401,13 @@ def batch_command(
     if to == "dcn":  # only when set: records written before these options existed stay valid
         settings.update({k: v for k, v in (("effort", effort), ("strip_metadata", strip_metadata)) if v})
     index, count = plan.parse_shard(shard, shard_count)
-    all_jobs = [j for j in plan.find_jobs(src, dst, to, include, exclude) if plan.in_shard(j.rel, index, count)]
+    found = plan.find_jobs(src, dst, to, include, exclude)
+    if not found:  # most likely the wrong folder: say so, and make no destination
+        import warnings
+        warnings.warn(f"nothing to convert: no {'images' if to == 'dcn' else '.dcn files'} under {src}"
+                      + (" matching --include/--exclude" if include or exclude else ""))
+        return
+    all_jobs = [j for j in found if plan.in_shard(j.rel, index, count)]
     refused = plan.collisions(all_jobs)
     refused.update({j.rel: f"{j.dst} exists in the source tree and was not written by dcn batch: not overwritten"
                     for j in all_jobs if j.rel not in refused and plan.foreign_output(j, src)})
